@@ -1,0 +1,3 @@
+from facealgebra.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""Saved models: one .safetensors file with the weights and, as string metadata, everything needed to use them.
+
+Metadata keys: format, config (ModelConfig JSON), preprocess (JSON recipe for photos), training (JSON record),
+fingerprint (sha256 over the tensors). Trainer state (optimizer, step, RNG) goes to a separate
+train_state.safetensors. Nothing here ever unpickles: safetensors holds raw tensors only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from facealgebra.config import ModelConfig
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.fileio import atomic_path
+from facealgebra.model import VLAE
+
+MODEL_FORMAT = "facealgebra-vlae/1"
+STATE_FORMAT = "facealgebra-train-state/1"
+BUNDLED_DIRS = (
+    Path(__file__).resolve().parent / "weights",  # inside an installed wheel
+    Path(__file__).resolve().parent.parent / "weights",  # a source checkout
+)
+
+
+@dataclass
+class LoadedModel:
+    model: VLAE
+    preprocess: dict
+    training: dict
+    fingerprint: str
+    path: Path
+
+
+# ---- fingerprint -----------------------------------------------------------------------------------------------
+def fingerprint(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of the tensors, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+# ---- model files -----------------------------------------------------------------------------------------------
+def save_model(path: str | os.PathLike, model: VLAE, preprocess: dict, training: dict,
+               dtype: torch.dtype = torch.float32) -> str:
+    """Write the model atomically; returns its fingerprint. `dtype=torch.float16` halves the file."""
+    tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
+    weights_print = fingerprint(tensors)
+    metadata = {
+        "format": MODEL_FORMAT,
+        "config": model.cfg.to_json(),
+        "preprocess": json.dumps(preprocess, sort_keys=True),
+        "training": json.dumps(training, sort_keys=True),
+        "fingerprint": weights_print,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return weights_print
+
+
+def bundled_models() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in BUNDLED_DIRS:
+        for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+            found.setdefault(file.stem, file)
+    return found
+
+
+def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
+    candidate = Path(path_or_name).expanduser()
+    if candidate.is_dir() and (candidate / "model.safetensors").exists():
+        return candidate / "model.safetensors"
+    if candidate.is_file():
+        return candidate
+    bundled = bundled_models()
+    if str(path_or_name) in bundled:
+        return bundled[str(path_or_name)]
+    names = ", ".join(bundled) or "none installed"
+    raise FaceAlgebraError(f"model {str(path_or_name)!r}: no such file or bundled model (bundled: {names})")
+
+
+def read_metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise FaceAlgebraError(f"{path}: not a readable safetensors file ({exc})") from None
+    return metadata, tensors
+
+
+def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Build the model from a file (or a bundled name) alone. Weights are returned as float32 in eval mode."""
+    path = resolve_model_path(path_or_name)
+    metadata, tensors = read_metadata(path)
+    if metadata.get("format") != MODEL_FORMAT:
+        raise FaceAlgebraError(f"{path}: not a facealgebra model (format {metadata.get('format')!r})")
+    stored_print = metadata.get("fingerprint", "")
+    if fingerprint(tensors) != stored_print:
+        raise FaceAlgebraError(f"{path}: weights do not match their fingerprint; the file is damaged")
+    model = VLAE(ModelConfig.from_json(metadata["config"]))
+    try:
+        model.load_state_dict({name: t.float() for name, t in tensors.items()})
+    except RuntimeError as exc:
+        raise FaceAlgebraError(f"{path}: weights do not fit the stored config ({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    return LoadedModel(model, json.loads(metadata["preprocess"]), json.loads(metadata.get("training", "{}")),
+                       stored_print, path)
+
+
+# ---- trainer state ---------------------------------------------------------------------------------------------
+def save_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer, step: int,
+                     rng_states: dict[str, torch.Tensor], extra: dict) -> None:
+    """Optimizer moments, step counters and RNG states as tensors; hyper-parameters as JSON metadata."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    for name, value in rng_states.items():
+        tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
+    metadata = {
+        "format": STATE_FORMAT,
+        "step": str(step),
+        "param_groups": json.dumps(state["param_groups"]),
+        "extra": json.dumps(extra, sort_keys=True),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, torch.Tensor], dict]:
+    """Restore the optimizer in place; return (step, rng states, extra)."""
+    metadata, tensors = read_metadata(Path(path))
+    if metadata.get("format") != STATE_FORMAT:
+        raise FaceAlgebraError(f"{path}: not a facealgebra trainer state")
+    slots: dict[int, dict[str, torch.Tensor]] = {}
+    rng_states: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        kind, _, rest = name.partition(".")
+        if kind == "rng":
+            rng_states[rest] = tensor
+        else:
+            index, _, key = rest.partition(".")
+            slots.setdefault(int(index), {})[key] = tensor
+    optimizer.load_state_dict({"state": slots, "param_groups": json.loads(metadata["param_groups"])})
+    return int(metadata["step"]), rng_states, json.loads(metadata.get("extra", "{}"))

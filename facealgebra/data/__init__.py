@@ -1,0 +1,92 @@
+"""Training data: one function maps a SPEC string to an ImageSet.
+
+SPEC is `name[:argument][?key=value&...]`, for example `mnist`, `mnist:/data/mnist?split=test`, `synthetic:64`.
+Each source lives in its own module and registers a loader in SOURCES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from facealgebra.errors import FaceAlgebraError
+
+
+@dataclass
+class ImageSet:
+    """Images already at model size, as uint8 (N, C, H, W), with whatever labels the source knows."""
+
+    images: np.ndarray
+    spec: str
+    preprocess: dict  # how a photo becomes model input; stored in the model file so encoding repeats it
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) ints, e.g. "digit", "identity"
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"ImageSet needs uint8 (N, C, H, W) images, got {self.images.dtype} {self.images.shape}")
+        if len(self.images) == 0:
+            raise FaceAlgebraError(f"data {self.spec!r} holds no images")
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What the caller needs: the parsed SPEC plus the model's image size (and channels, when fixed)."""
+
+    spec: str
+    name: str
+    argument: str | None
+    options: dict[str, str]
+    image_size: int
+    channels: int | None = None
+
+    def option(self, key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
+        value = self.options.get(key, default)
+        if allowed is not None and value not in allowed:
+            raise FaceAlgebraError(f"data {self.spec!r}: {key} must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+
+Loader = Callable[[DataRequest], ImageSet]
+SOURCES: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    def decorator(loader: Loader) -> Loader:
+        SOURCES[name] = loader
+        return loader
+
+    return decorator
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
+    body, _, query = spec.partition("?")
+    name, colon, argument = body.partition(":")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise FaceAlgebraError(f"data {spec!r}: cannot parse options {query!r} (expected key=value&...)") from None
+    return name, (argument if colon else None), options
+
+
+def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageSet:
+    """Resolve SPEC to an ImageSet at `image_size` (and `channels`, when given; else the source's own)."""
+    _import_sources()
+    name, argument, options = parse_spec(spec)
+    if name not in SOURCES:
+        raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
+    return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
+
+
+def _import_sources() -> None:
+    from facealgebra.data import mnist, synthetic  # noqa: F401  (each registers itself)

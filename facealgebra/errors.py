@@ -1,0 +1,17 @@
+"""The one exception type that means "the user gave bad input": the CLI prints it as `error: ...` and exits 2."""
+
+
+class FaceAlgebraError(Exception):
+    """Bad usage or bad input. The message names the culprit and says what to do."""
+
+
+class TrainingError(Exception):
+    """A failure while training (exit 1), such as a non-finite loss."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training, after a checkpoint was saved at `step` (exit 130)."""
+
+    def __init__(self, step: int):
+        super().__init__(f"interrupted at step {step}")
+        self.step = step

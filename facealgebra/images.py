@@ -1,0 +1,137 @@
+"""Images in and out: safe loading, the model's preprocessing (crop, resize, channels), PNG output, grids and GIFs.
+
+Arrays here are uint8 numpy arrays of shape (C, H, W); torch is never imported, so the CLI can load and check
+photos before it pays for torch.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.fileio import write_bytes_atomic
+
+MAX_PIXELS = 50_000_000  # larger photos are refused as possible decompression bombs (Pillow warns at 89M)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+
+# ---- loading ---------------------------------------------------------------------------------------------------
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open a photo fully (so truncation shows here), refuse bombs, honour EXIF orientation."""
+    path = Path(path)
+    if not path.exists():
+        raise FaceAlgebraError(f"{path}: no such file")
+    if path.is_dir():
+        raise FaceAlgebraError(f"{path}: is a folder, expected an image")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                image = ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FaceAlgebraError(f"{path}: image is too large (over {MAX_PIXELS:,} pixels); downscale it first") from None
+    except UnidentifiedImageError:
+        raise FaceAlgebraError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FaceAlgebraError(f"{path}: cannot read image ({exc})") from None
+    return image
+
+
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Grey, RGBA, palette and 16-bit images to 'L' or 'RGB'; transparency is flattened onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        scaled = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if scaled.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(scaled / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def preprocess(image: Image.Image, recipe: dict) -> np.ndarray:
+    """The one path from a photo to model input: centre crop, resize, channels. Returns uint8 (C, H, W).
+
+    recipe["crop_fraction"] is the side of the centred square crop as a fraction of the photo's shorter side
+    (1.0 keeps the largest centred square; CelebA's 108-pixel crop of a 178-pixel width is 108/178).
+    """
+    image = to_mode(image, recipe["channels"])
+    width, height = image.size
+    side = max(1, round(min(width, height) * recipe.get("crop_fraction", 1.0)))
+    left, top = (width - side) // 2, (height - side) // 2
+    size = recipe["size"]
+    image = image.resize((size, size), Image.Resampling.BICUBIC if side < size else Image.Resampling.LANCZOS,
+                         box=(left, top, left + side, top + side))
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def load_for_model(path: str | os.PathLike, recipe: dict) -> np.ndarray:
+    return preprocess(load_image(path), recipe)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under `folder`, recursively, sorted, hidden files skipped."""
+    return sorted(
+        p for p in Path(folder).rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.parts[len(Path(folder).parts):])
+    )
+
+
+# ---- output ----------------------------------------------------------------------------------------------------
+def to_pil(array: np.ndarray, scale: int = 1) -> Image.Image:
+    """uint8 (C, H, W) or float [0, 1] (C, H, W) to a PIL image, upscaled `scale` times with nearest pixels."""
+    if array.dtype != np.uint8:
+        array = np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+    if scale != 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    return image
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(image: Image.Image, destination: str) -> None:
+    """Write a PNG atomically, or to stdout when destination is '-'."""
+    data = png_bytes(image)
+    if destination == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_bytes_atomic(destination, data)
+
+
+def grid(images: np.ndarray, columns: int, padding: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile (N, C, H, W) images row by row into one (C, H', W') image with `padding` pixels between tiles."""
+    count, channels, height, width = images.shape
+    rows = -(-count // columns)
+    canvas = np.full(
+        (channels, rows * (height + padding) + padding, columns * (width + padding) + padding),
+        fill if images.dtype == np.uint8 else fill / 255.0, dtype=images.dtype,
+    )
+    for index, tile in enumerate(images):
+        row, col = divmod(index, columns)
+        y, x = padding + row * (height + padding), padding + col * (width + padding)
+        canvas[:, y:y + height, x:x + width] = tile
+    return canvas
+
+
+def save_gif(frames: list[Image.Image], destination: str, duration_ms: int = 120) -> None:
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    write_bytes_atomic(destination, buffer.getvalue())

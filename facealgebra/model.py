@@ -1,0 +1,171 @@
+"""The MMD Variational Ladder Autoencoder.
+
+Sources:
+- S. Zhao, J. Song, S. Ermon. "Learning Hierarchical Features from Generative Models" (VLAE), ICML 2017.
+- S. Zhao, J. Song, S. Ermon. "InfoVAE: Balancing Learning and Inference in Variational Autoencoders", AAAI 2019
+  (the MMD regulariser that replaces the KL term, here applied to every ladder layer separately).
+
+Encoder (a ladder of L stages, shallow to deep):
+    h_0 = x,    h_l = f_l(h_{l-1}),    q(z_l | x) = N(mu_l(h_l), sigma_l(h_l)^2)
+so z_1 is read off a shallow network (low-level features) and z_L off the deepest one (high-level features).
+
+Decoder (the same ladder, top down):
+    z~_L = u_L(z_L),    z~_l = u_l([z~_{l+1}, v_l(z_l)]),    x^ = g(z~_1)
+where [.,.] is channel concatenation and v_l maps z_l to a small feature map at stage l's resolution.
+
+Every stage f_l halves the resolution until it reaches 4x4; deeper stages keep 4x4. The decoder upsamples to the
+exact sizes the encoder saw, so any image size works (28 for MNIST, 64 for faces).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facealgebra.config import ModelConfig
+
+MIN_RESOLUTION = 4
+HEAD_RESOLUTION = 8  # latent heads shrink their stage's feature map to at most this before the linear layer
+INJECT_RESOLUTION = 8  # v_l draws z_l's feature map at most this large, then upsamples it
+
+
+def stage_resolutions(cfg: ModelConfig) -> list[int]:
+    """Spatial size of h_1 ... h_L."""
+    sizes, size = [], cfg.image_size
+    for _ in range(cfg.num_layers):
+        if size > MIN_RESOLUTION:
+            size = (size + 1) // 2
+        sizes.append(size)
+    return sizes
+
+
+def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """z_l = mu_l + sigma_l * eps, eps ~ N(0, I)."""
+    return [mu + torch.randn_like(mu) * log_sigma.exp() for mu, log_sigma in params]
+
+
+def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 4 if stride == 2 else 3, stride=stride, padding=1),
+        nn.SiLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.SiLU(),
+    )
+
+
+class LatentHead(nn.Module):
+    """h_l -> (mu_l, log sigma_l): stride-2 convs down to HEAD_RESOLUTION, then one linear layer."""
+
+    def __init__(self, channels: int, resolution: int, latent_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        while resolution > HEAD_RESOLUTION:
+            layers += [nn.Conv2d(channels, channels, 4, stride=2, padding=1), nn.SiLU()]
+            resolution = (resolution + 1) // 2
+        self.reduce = nn.Sequential(*layers)
+        self.linear = nn.Linear(channels * resolution * resolution, 2 * latent_dim)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_sigma = self.linear(self.reduce(h).flatten(1)).chunk(2, dim=1)
+        return mu, log_sigma.clamp(-10.0, 5.0)
+
+
+class LatentInjection(nn.Module):
+    """v_l: z_l -> a feature map at stage l's resolution, to concatenate with the decoder state."""
+
+    def __init__(self, latent_dim: int, channels: int, resolution: int):
+        super().__init__()
+        self.small = min(resolution, INJECT_RESOLUTION)
+        self.channels, self.resolution = channels, resolution
+        self.linear = nn.Linear(latent_dim, channels * self.small * self.small)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        feature_map = F.silu(self.linear(z)).view(-1, self.channels, self.small, self.small)
+        if self.small != self.resolution:
+            feature_map = F.interpolate(feature_map, size=self.resolution, mode="nearest")
+        return feature_map
+
+
+class VLAE(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.resolutions = stage_resolutions(cfg)
+        widths = [cfg.stage_width(layer) for layer in range(1, cfg.num_layers + 1)]
+        in_widths = [cfg.channels] + widths[:-1]
+        in_sizes = [cfg.image_size] + self.resolutions[:-1]
+
+        # encoder ladder: f_l and the heads mu_l, sigma_l
+        self.stages = nn.ModuleList(
+            conv_block(c_in, c_out, 2 if r_out < r_in else 1)
+            for c_in, c_out, r_in, r_out in zip(in_widths, widths, in_sizes, self.resolutions)
+        )
+        self.heads = nn.ModuleList(
+            LatentHead(w, r, d) for w, r, d in zip(widths, self.resolutions, cfg.latent_dims)
+        )
+
+        # decoder ladder: v_l injects z_l; u_l combines it with the state from the layer above
+        self.injections = nn.ModuleList(
+            LatentInjection(d, w, r) for d, w, r in zip(cfg.latent_dims, widths, self.resolutions)
+        )
+        self.combines = nn.ModuleList(
+            conv_block(w if layer == cfg.num_layers - 1 else 2 * w, w, 1) for layer, w in enumerate(widths)
+        )
+        self.lifts = nn.ModuleList(  # channel change after upsampling z~_{l+1} to stage l's resolution
+            nn.Conv2d(widths[layer + 1], widths[layer], 3, padding=1) for layer in range(cfg.num_layers - 1)
+        )
+        self.to_image = nn.Sequential(
+            nn.Conv2d(widths[0], widths[0], 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(widths[0], cfg.channels, 3, padding=1),
+        )
+
+    # ---- encoder -----------------------------------------------------------------------------------------------
+    def posterior(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(mu_l, log sigma_l) for every layer, shallow first. x is in [0, 1], shape (N, C, H, W)."""
+        h = x * 2.0 - 1.0
+        params = []
+        for stage, head in zip(self.stages, self.heads):
+            h = stage(h)
+            params.append(head(h))
+        return params
+
+    def encode(self, x: torch.Tensor, sample: bool = False) -> list[torch.Tensor]:
+        """Per-layer latents z_1 ... z_L: the posterior means, or reparameterised samples when `sample`."""
+        params = self.posterior(x)
+        if not sample:
+            return [mu for mu, _ in params]
+        return reparameterise(params)
+
+    # ---- decoder -----------------------------------------------------------------------------------------------
+    def decode(self, layer_latents: list[torch.Tensor]) -> torch.Tensor:
+        """Images in [0, 1] from per-layer latents z_1 ... z_L (shallow first)."""
+        if len(layer_latents) != self.cfg.num_layers:
+            raise ValueError(f"expected {self.cfg.num_layers} latent layers, got {len(layer_latents)}")
+        top = self.cfg.num_layers - 1
+        state = self.combines[top](self.injections[top](layer_latents[top]))
+        for layer in range(top - 1, -1, -1):
+            upsampled = F.interpolate(state, size=self.resolutions[layer], mode="nearest")
+            state = self.combines[layer](
+                torch.cat([self.lifts[layer](upsampled), self.injections[layer](layer_latents[layer])], dim=1)
+            )
+        state = F.interpolate(state, size=self.cfg.image_size, mode="nearest")
+        return torch.sigmoid(self.to_image(state))
+
+    def sample(self, n: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+        """n new images decoded from prior draws z_l ~ N(0, I)."""
+        return self.decode(self.prior_latents(n, seed, device))
+
+    def prior_latents(
+        self, n: int, seed: int | None = None, device: torch.device | str | None = None
+    ) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        device = device or next(self.parameters()).device
+        return [torch.randn(n, d, generator=generator).to(device) for d in self.cfg.latent_dims]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """One training pass: reconstruction from sampled latents, the posterior parameters and the samples."""
+        params = self.posterior(x)
+        samples = reparameterise(params)
+        return self.decode(samples), params, samples
