@@ -79,7 +79,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "mnist": Preset(
-        ModelConfig(image_size=28, channels=1, latent_dims=(2, 2, 2), base_width=32, max_width=128),
+        ModelConfig(image_size=28, channels=1, latent_dims=(2, 2, 2), base_width=24, max_width=96),
         TrainConfig(steps=5000, batch_size=100),
         "28x28 grey, 3 layers x 2 dims, as in the paper's MNIST figure",
     ),

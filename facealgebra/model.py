@@ -47,7 +47,7 @@ def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torc
 
 def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 4 if stride == 2 else 3, stride=stride, padding=1),
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),  # stride 2 gives ceil(size / 2)
         nn.SiLU(),
         nn.Conv2d(c_out, c_out, 3, padding=1),
         nn.SiLU(),
@@ -61,7 +61,7 @@ class LatentHead(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         while resolution > HEAD_RESOLUTION:
-            layers += [nn.Conv2d(channels, channels, 4, stride=2, padding=1), nn.SiLU()]
+            layers += [nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.SiLU()]
             resolution = (resolution + 1) // 2
         self.reduce = nn.Sequential(*layers)
         self.linear = nn.Linear(channels * resolution * resolution, 2 * latent_dim)
