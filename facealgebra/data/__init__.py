@@ -24,6 +24,7 @@ class ImageSet:
     preprocess: dict  # how a photo becomes model input; stored in the model file so encoding repeats it
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) ints, e.g. "digit", "identity"
     names: list[str] = field(default_factory=list)
+    factor_names: tuple[str, ...] = ()  # labels that are independent ground-truth generative factors (toyfaces)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
