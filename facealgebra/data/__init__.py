@@ -90,4 +90,4 @@ def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageS
 
 
 def _import_sources() -> None:
-    from facealgebra.data import mnist, synthetic  # noqa: F401  (each registers itself)
+    from facealgebra.data import mnist, synthetic, toyfaces  # noqa: F401  (each registers itself)
