@@ -6,7 +6,9 @@ Each source lives in its own module and registers a loader in SOURCES.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl
 
@@ -89,5 +91,15 @@ def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageS
     return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
 
 
+def packaged_file(package: str, relative: str, install: str) -> Path:
+    """A data file shipped inside an installed package, found by path: find_spec does not import the package."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(locations[0]) / relative if locations else None
+    if path is None or not path.exists():
+        raise FaceAlgebraError(f"{package}/{relative} not found: install it with pip install {install}")
+    return path
+
+
 def _import_sources() -> None:
-    from facealgebra.data import mnist, synthetic, toyfaces  # noqa: F401  (each registers itself)
+    from facealgebra.data import lfw, mnist, orl, synthetic, toyfaces  # noqa: F401  (each registers itself)
