@@ -9,6 +9,11 @@ from facealgebra.data import load_data
 from facealgebra.data.toyfaces import FACTORS, factors_for_index, render
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEALGEBRA_CACHE", str(tmp_path / "cache"))
+
+
 def test_factors_are_deterministic_and_in_range():
     assert factors_for_index(7) == factors_for_index(7)
     assert factors_for_index(7) != factors_for_index(8)

@@ -86,6 +86,8 @@ def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageS
     """Resolve SPEC to an ImageSet at `image_size` (and `channels`, when given; else the source's own)."""
     _import_sources()
     name, argument, options = parse_spec(spec)
+    if name not in SOURCES and Path(spec.partition("?")[0]).expanduser().is_dir():  # a bare PATH means folder:PATH
+        name, argument = "folder", spec.partition("?")[0]
     if name not in SOURCES:
         raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
     return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
@@ -102,4 +104,4 @@ def packaged_file(package: str, relative: str, install: str) -> Path:
 
 
 def _import_sources() -> None:
-    from facealgebra.data import lfw, mnist, orl, synthetic, toyfaces  # noqa: F401  (each registers itself)
+    from facealgebra.data import celeba, folder, lfw, mnist, orl, synthetic, toyfaces  # noqa: F401  (each registers itself)

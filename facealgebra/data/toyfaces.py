@@ -13,13 +13,16 @@ it is a low-level factor that touches every pixel.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
 from facealgebra.data import DataRequest, ImageSet, register
+from facealgebra.errors import FaceAlgebraError
 
 FACTORS: dict[str, int] = {
     "background": 4,
@@ -147,15 +150,21 @@ def render_index(index: int, size: int, channels: int) -> np.ndarray:
 # ---- the source ------------------------------------------------------------------------------------------------
 @register("toyfaces")
 def load_toyfaces(request: DataRequest) -> ImageSet:
-    from facealgebra.data.cache import parallel_map
+    from facealgebra.data.cache import cached_decode
 
-    count = int(request.argument or DEFAULT_COUNT)
+    count_text = request.argument or str(DEFAULT_COUNT)
+    if not count_text.isdigit() or int(count_text) < 1:
+        raise FaceAlgebraError(f"data {request.spec!r}: N must be a positive whole number, not {count_text!r}")
+    count = int(count_text)
     size, channels = request.image_size, request.channels or 3
-    images = np.stack(parallel_map(render_index, range(count), "toyfaces", size, channels))
+    recipe = {"crop_fraction": 1.0, "size": size, "channels": channels, "range": [0, 1]}
+    # the renderer's own source is part of the key, so editing this file re-renders instead of reading stale faces
+    renderer = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    decoded = cached_decode({"source": "toyfaces", "recipe": recipe, "count": count, "renderer": renderer},
+                            list(range(count)), render_index, size, channels, label="rendering toyfaces")
     factor_table = [factors_for_index(i) for i in range(count)]
     labels = {name: np.array([f[name] for f in factor_table], dtype=np.int64) for name in FACTORS}
-    recipe = {"crop_fraction": 1.0, "size": size, "channels": channels, "range": [0, 1]}
-    return ImageSet(images, request.spec, recipe, labels=labels, names=[f"toyface-{i}" for i in range(count)],
+    return ImageSet(decoded.images, request.spec, recipe, labels=labels, names=[f"toyface-{i}" for i in range(count)],
                     factor_names=tuple(FACTORS))
 
 

@@ -1,0 +1,109 @@
+"""`celeba:ROOT[?split=train|valid|test|all][&crop=108|148]`: aligned CelebA with its 40 attributes.
+
+Both layouts people have are read, and partial copies too (only the images present are used):
+- official: ROOT/img_align_celeba/*.jpg, list_attr_celeba.txt (a count line, a line of 40 attribute names, then
+  `000001.jpg -1  1 ...`) and list_eval_partition.txt (`000001.jpg 0`);
+- Kaggle: ROOT/img_align_celeba/img_align_celeba/*.jpg, list_attr_celeba.csv (`image_id,5_o_Clock_Shadow,...`)
+  and list_eval_partition.csv (`image_id,partition`).
+The files are parsed here (torchvision's CelebA refuses partial copies on md5). Attributes become 0/1 labels.
+Photos are 178x218; the recipe takes a centred square of `crop` pixels (108, as in the original VLAE code, or
+the common 148) and resizes it to the model's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facealgebra.data import DataRequest, ImageSet, register
+from facealgebra.data.folder import decode_files
+from facealgebra.errors import FaceAlgebraError
+
+SPLITS = {"train": "0", "valid": "1", "test": "2"}
+PHOTO_WIDTH = 178  # the shorter side of the aligned photos, which images.preprocess crops relative to
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    images: str
+    attributes: str
+    partition: str
+
+    def files(self, root: Path) -> list[Path]:
+        return [root / self.images, root / self.attributes, root / self.partition]
+
+
+# Kaggle's nested folder is the more specific test, so it goes first
+LAYOUTS = (
+    Layout("Kaggle", "img_align_celeba/img_align_celeba", "list_attr_celeba.csv", "list_eval_partition.csv"),
+    Layout("official", "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"),
+)
+
+
+def detect_layout(root: Path, spec: str) -> Layout:
+    if not root.is_dir():
+        raise FaceAlgebraError(f"data {spec!r}: {root} is not a folder")
+    for layout in LAYOUTS:
+        images, *tables = layout.files(root)
+        if images.is_dir() and all(table.is_file() for table in tables) and any(images.glob("*.jpg")):
+            return layout
+    looked_for = "; ".join(f"{layout.name}: " + ", ".join(str(p.relative_to(root)) for p in layout.files(root))
+                           for layout in LAYOUTS)
+    raise FaceAlgebraError(f"data {spec!r}: {root} is not a CelebA folder in either layout (looked for {looked_for})")
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    """A table's non-empty rows: comma-separated for .csv, whitespace-separated (any run of spaces) otherwise."""
+    with open(path, newline="") as handle:
+        if path.suffix == ".csv":
+            return [[cell.strip() for cell in row] for row in csv.reader(handle) if row]
+        return [line.split() for line in handle if line.strip()]
+
+
+def read_attributes(path: Path) -> tuple[list[str], dict[str, list[str]]]:
+    rows = read_rows(path)
+    # .txt: a count line, then the names; .csv: a header that starts with image_id
+    names, body = (rows[1], rows[2:]) if path.suffix != ".csv" else (rows[0][1:], rows[1:])
+    table = {}
+    for line, row in enumerate(body, start=len(rows) - len(body) + 1):
+        if len(row) != len(names) + 1:
+            raise FaceAlgebraError(f"{path}: line {line} has {len(row) - 1} values for {len(names)} attributes")
+        table[row[0]] = row[1:]
+    return names, table
+
+
+def read_partition(path: Path) -> dict[str, str]:
+    rows = read_rows(path)
+    if path.suffix == ".csv":
+        rows = rows[1:]
+    return {row[0]: row[1] for row in rows if len(row) == 2}
+
+
+@register("celeba")
+def load_celeba(request: DataRequest) -> ImageSet:
+    if not request.argument:
+        raise FaceAlgebraError(f"data {request.spec!r}: give the folder, as celeba:ROOT")
+    root = Path(request.argument).expanduser()
+    split = request.option("split", "train", (*SPLITS, "all"))
+    crop = int(request.option("crop", "108", ("108", "148")))
+    layout = detect_layout(root, request.spec)
+    image_dir, attribute_file, partition_file = layout.files(root)
+    attribute_names, attributes = read_attributes(attribute_file)
+    partition = read_partition(partition_file)
+    present = set(os.listdir(image_dir))
+    chosen = sorted(name for name, part in partition.items()
+                    if (split == "all" or part == SPLITS[split]) and name in present and name in attributes)
+    if not chosen:
+        raise FaceAlgebraError(f"data {request.spec!r}: no images of split {split!r} found in {image_dir}")
+    recipe = {"crop_fraction": crop / PHOTO_WIDTH, "size": request.image_size, "channels": request.channels or 3,
+              "range": [0, 1]}
+    data, kept = decode_files(request, "celeba", [image_dir / name for name in chosen], recipe)
+    values = np.array([attributes[chosen[i]] for i in kept], dtype=np.int64)
+    data.labels = {name: (values[:, column] > 0).astype(np.int64) for column, name in enumerate(attribute_names)}
+    data.names = [chosen[i] for i in kept]
+    return data
