@@ -69,6 +69,44 @@ def train(
     run_training(job, select_device(device), say, TrainProgress if stderr_is_terminal() else None)
 
 
+# ---- eval ------------------------------------------------------------------------------------------------------
+@app.command("eval")
+def evaluate(
+    model: str = typer.Option(..., "--model", help="Model file, run folder or bundled name."),
+    data: str = typer.Option(..., "--data", help="Data SPEC to measure on, e.g. mnist?split=test, toyfaces:5000."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
+) -> None:
+    """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy."""
+    import json
+
+    from facealgebra.fileio import check_writable_dir, write_bytes_atomic
+
+    for target in (json_out, plot):
+        if target is not None:
+            check_writable_dir(target.parent)
+
+    from facealgebra.checkpoint import load_model
+    from facealgebra.data import load_data
+    from facealgebra.devices import select_device
+    from facealgebra.evaluate import evaluate_model, report_lines, save_heatmap
+
+    chosen = select_device(device)
+    loaded = load_model(model, chosen)
+    images = load_data(data, loaded.model.cfg.image_size, loaded.model.cfg.channels)
+    if plot is not None and not images.factor_names:
+        raise FaceAlgebraError(f"--plot {plot}: data {data!r} has no ground-truth factors to plot (use toyfaces)")
+    result = evaluate_model(loaded, images, seed, chosen)
+    for line in report_lines(result):
+        say(line)
+    if json_out is not None:
+        write_bytes_atomic(json_out, (json.dumps(result, indent=2) + "\n").encode())
+    if plot is not None:
+        save_heatmap(result, str(plot), f"{model} on {data}")
+
+
 # ---- entry point -----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)

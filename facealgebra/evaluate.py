@@ -1,0 +1,404 @@
+"""Metrics for a trained VLAE: reconstruction, per-layer information, label probes and arithmetic accuracy.
+
+Sources:
+- MIG: R. T. Q. Chen, X. Li, R. Grosse, D. Duvenaud. "Isolating Sources of Disentanglement in Variational
+  Autoencoders", NeurIPS 2018. MI is the plug-in estimate on 20 equal-width bins per latent dim, as in
+  F. Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of Disentangled
+  Representations", ICML 2019 (disentanglement_lib).
+- MMD: the unbiased estimator of `losses.mmd` (Gretton et al. 2012).
+- Arithmetic: the latent arithmetic of the VLAE / MMD-VLAE papers, scored against the toyfaces renderer.
+
+Definitions (latents are posterior means unless said otherwise; layers are numbered z1 shallow ... zL deep):
+- Reconstruction: decode(encode(x)) against x, values in [0, 1]. MSE per pixel value; PSNR = 10 log10(1 / MSE)
+  per image, averaged over images (MSE floored at 1e-10, so a perfect match scores 100 dB).
+- MMD per layer: MMD^2 between posterior samples z_l ~ q(z_l | x) of MMD_IMAGES images and as many prior draws.
+- Active dims: dims whose posterior mean varies over the data with variance above ACTIVE_VARIANCE.
+- Normalised MI of dim j and factor k: I(z_j; v_k) / H(v_k). 0: no information; 1: z_j determines v_k.
+- Layer MI of layer l and factor k: the LARGEST normalised MI among layer l's dims. Not the MI of the layer's
+  joint code: a 10-dim layer at 20 bins a dim has 20^10 cells and the plug-in estimate would be all bias. The
+  max understates a factor that a layer spreads over several dims; the probes (which see the whole layer)
+  complement it.
+- MIG: per factor, the gap between the two largest normalised MIs over all latent dims, averaged over factors.
+- Holding layer of a factor: the layer with the largest layer MI.
+- Probe: multinomial logistic regression on one layer's standardised latents, fit on a stratified
+  (1 - PROBE_TEST_FRACTION) split and scored on the rest. Chance: always answering the fit split's most common
+  label, scored on the same held-out images.
+- Arithmetic (toyfaces): triples where a and b differ in factor f only, c is random but has b's value of f; the
+  truth d is c with a's value of f, drawn by the renderer. "psnr": PSNR(decode(z_a - z_b + z_c), d), every
+  layer edited; "psnr_layer": only the layer holding f edited, the other layers z_c's. Two references:
+  "psnr_unedited" = PSNR(decode(z_c), d) (doing nothing) and "psnr_reconstruction" = PSNR(decode(z_d), d).
+
+Everything random (image subset, posterior noise, prior draws, splits, triples) follows one seed, so a run
+repeats exactly; the sample counts keep different seeds within a few hundredths on the models we train.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from facealgebra.checkpoint import LoadedModel
+from facealgebra.data import ImageSet, parse_spec
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.images import save_png
+from facealgebra.losses import mmd_to_prior
+from facealgebra.model import reparameterise
+from facealgebra.progress import CountProgress
+
+EVAL_IMAGES = 10_000  # at most this many images (a seeded random subset) are encoded
+MMD_IMAGES = 2_000
+ACTIVE_VARIANCE = 0.01
+MI_BINS = 20
+PROBE_TEST_FRACTION = 0.25
+PROBE_L2 = 1e-3
+PROBE_ITERATIONS = 200
+ARITHMETIC_TRIPLES = 500  # per factor
+BATCH_SIZE = 250
+MSE_FLOOR = 1e-10
+
+Encoder = Callable[[torch.Tensor], list[torch.Tensor]]  # images in [0, 1] -> per-layer latents
+Decoder = Callable[[list[torch.Tensor]], torch.Tensor]  # per-layer latents -> images in [0, 1]
+Renderer = Callable[[dict[str, int], int, int], np.ndarray]  # (factors, size, channels) -> uint8 (C, size, size)
+
+
+# ---- reconstruction and per-layer statistics -------------------------------------------------------------------
+def psnr(mse: np.ndarray) -> np.ndarray:
+    """Peak signal-to-noise ratio in dB for values in [0, 1]."""
+    return 10.0 * np.log10(1.0 / np.maximum(mse, MSE_FLOOR))
+
+
+def image_mse(estimate: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
+    """Per-image mean squared error, (N,)."""
+    return (estimate.float() - truth.float()).pow(2).flatten(1).mean(1).cpu().double().numpy()
+
+
+def to_unit(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
+
+
+@torch.no_grad()
+def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device | str,
+                  progress: CountProgress) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Per-layer posterior means and posterior samples, and per-image reconstruction MSE (from the means)."""
+    means: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
+    samples: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
+    errors = []
+    for start in range(0, len(images), BATCH_SIZE):
+        x = to_unit(images[start:start + BATCH_SIZE], device)
+        params = loaded.model.posterior(x)
+        layer_means = [mu for mu, _ in params]
+        for layer, (mu, draw) in enumerate(zip(layer_means, reparameterise(params))):
+            means[layer].append(mu.double().cpu().numpy())
+            samples[layer].append(draw.float().cpu().numpy())
+        errors.append(image_mse(loaded.model.decode(layer_means), x))
+        progress.advance()
+    return [np.concatenate(m) for m in means], [np.concatenate(s) for s in samples], np.concatenate(errors)
+
+
+def layer_statistics(means: list[np.ndarray], samples: list[np.ndarray]) -> list[dict]:
+    """Per layer: MMD^2 of the posterior samples to N(0, I), and the number of active dims."""
+    return [
+        {
+            "layer": index + 1,
+            "dims": int(layer_means.shape[1]),
+            "mmd": float(mmd_to_prior(torch.from_numpy(layer_samples[:MMD_IMAGES]))),
+            "active_dims": int((layer_means.var(axis=0) > ACTIVE_VARIANCE).sum()),
+        }
+        for index, (layer_means, layer_samples) in enumerate(zip(means, samples))
+    ]
+
+
+# ---- mutual information and MIG --------------------------------------------------------------------------------
+def discretise(values: np.ndarray, bins: int = MI_BINS) -> np.ndarray:
+    """(N, D) reals -> (N, D) bin indices, `bins` equal-width bins between each column's min and max."""
+    low, high = values.min(axis=0), values.max(axis=0)
+    width = np.where(high > low, (high - low) / bins, 1.0)
+    return np.clip(((values - low) / width).astype(np.int64), 0, bins - 1)
+
+
+def entropy(codes: np.ndarray) -> float:
+    """Plug-in entropy (nats) of non-negative integer codes."""
+    probabilities = np.bincount(codes) / len(codes)
+    probabilities = probabilities[probabilities > 0]
+    return float(-(probabilities * np.log(probabilities)).sum())
+
+
+def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    """Plug-in I(a; b) in nats of two non-negative integer codes: H(a) + H(b) - H(a, b)."""
+    return entropy(a) + entropy(b) - entropy(a * (int(b.max()) + 1) + b)
+
+
+def normalised_mi(latents: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """(D, K) matrix of I(z_j; v_k) / H(v_k) for latents (N, D) and integer factors (N, K)."""
+    codes = discretise(latents)
+    matrix = np.zeros((latents.shape[1], factors.shape[1]))
+    for k in range(factors.shape[1]):
+        values = np.unique(factors[:, k], return_inverse=True)[1].ravel()
+        factor_entropy = entropy(values)
+        if factor_entropy > 0:
+            matrix[:, k] = [mutual_information(codes[:, j], values) / factor_entropy for j in range(codes.shape[1])]
+    return matrix
+
+
+def mig(dim_factor_mi: np.ndarray) -> float:
+    """Mutual information gap (Chen et al. 2018) from a (D, K) normalised-MI matrix."""
+    ranked = np.sort(dim_factor_mi, axis=0)[::-1]
+    runner_up = ranked[1] if len(ranked) > 1 else np.zeros(ranked.shape[1])
+    return float((ranked[0] - runner_up).mean())
+
+
+def layer_mi(dim_factor_mi: np.ndarray, latent_dims: tuple[int, ...] | list[int]) -> np.ndarray:
+    """(L, K): for each layer, the largest normalised MI among its dims."""
+    bounds = np.cumsum([0, *latent_dims])
+    return np.stack([dim_factor_mi[start:end].max(axis=0) for start, end in zip(bounds[:-1], bounds[1:])])
+
+
+def factor_information(means: list[np.ndarray], factors: np.ndarray, factor_names: tuple[str, ...]) -> dict:
+    dim_factor_mi = normalised_mi(np.concatenate(means, axis=1), factors)
+    per_layer = layer_mi(dim_factor_mi, [m.shape[1] for m in means])
+    return {
+        "names": list(factor_names),
+        "mi": per_layer.round(6).tolist(),
+        "mig": mig(dim_factor_mi),
+        "holding_layer": {name: int(per_layer[:, k].argmax()) + 1 for k, name in enumerate(factor_names)},
+    }
+
+
+# ---- probes ----------------------------------------------------------------------------------------------------
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit indices, held-out indices): each label gives round(test_fraction * its count) images to held-out."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    held_out = [members[:round(len(members) * test_fraction)]
+                for members in (order[labels[order] == value] for value in np.unique(labels))]
+    test = np.sort(np.concatenate(held_out))
+    return np.setdiff1d(np.arange(len(labels)), test), test
+
+
+def probe_accuracy(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    """Held-out accuracy of multinomial logistic regression (L2 = PROBE_L2), full-batch L-BFGS in float64."""
+    classes, targets = np.unique(fit_y, return_inverse=True)
+    x = torch.as_tensor(fit_x, dtype=torch.float64)
+    centre, scale = x.mean(0), x.std(0).clamp_min(1e-8)
+    x = (x - centre) / scale
+    y = torch.as_tensor(targets.ravel())
+    weights = torch.zeros(x.shape[1], len(classes), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([weights, bias], max_iter=PROBE_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ weights + bias, y) + PROBE_L2 * weights.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    with torch.no_grad():
+        test = (torch.as_tensor(test_x, dtype=torch.float64) - centre) / scale
+        predicted = classes[(test @ weights + bias).argmax(1).numpy()]
+    return float((predicted == test_y).mean())
+
+
+def chance_accuracy(fit_y: np.ndarray, test_y: np.ndarray) -> float:
+    """Held-out accuracy of always answering the fit split's most common label."""
+    values, counts = np.unique(fit_y, return_counts=True)
+    return float((test_y == values[counts.argmax()]).mean())
+
+
+def label_probes(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: int,
+                 progress: CountProgress) -> dict[str, dict]:
+    """Per label: chance and one probe accuracy per layer (labels with a single value are skipped)."""
+    results = {}
+    for name, values in labels.items():
+        if len(np.unique(values)) < 2:
+            continue
+        fit, test = stratified_split(values, PROBE_TEST_FRACTION, seed)
+        accuracies = []
+        for layer_means in means:
+            accuracies.append(probe_accuracy(layer_means[fit], values[fit], layer_means[test], values[test]))
+            progress.advance()
+        results[name] = {"chance": chance_accuracy(values[fit], values[test]), "layers": accuracies}
+    return results
+
+
+# ---- arithmetic ------------------------------------------------------------------------------------------------
+def sample_quadruple(factors: dict[str, int], changed: str, rng: np.random.Generator) -> list[dict[str, int]]:
+    """[a, b, c, d]: a and b differ in `changed` only, c has b's value of it, d is c with a's value."""
+    a = {name: int(rng.integers(count)) for name, count in factors.items()}
+    b = {**a, changed: (a[changed] + int(rng.integers(1, factors[changed]))) % factors[changed]}
+    c = {**{name: int(rng.integers(count)) for name, count in factors.items()}, changed: b[changed]}
+    return [a, b, c, {**c, changed: a[changed]}]
+
+
+def render_batch(render: Renderer, factor_values: list[dict[str, int]], size: int, channels: int,
+                 device: torch.device | str) -> torch.Tensor:
+    """The renderer's images of `factor_values`, as floats in [0, 1] on `device`."""
+    return to_unit(np.stack([render(values, size, channels) for values in factor_values]), device)
+
+
+@torch.no_grad()
+def arithmetic_psnr(encode: Encoder, decode: Decoder, render: Renderer, factors: dict[str, int],
+                    holding_layer: dict[str, int], image_size: int, channels: int, seed: int,
+                    device: torch.device | str = "cpu", triples: int = ARITHMETIC_TRIPLES,
+                    progress: CountProgress | None = None) -> dict[str, dict]:
+    """Per factor with two or more values: mean PSNRs of the edit and its references (see the module docstring).
+
+    `holding_layer` is 1-based. `encode` / `decode` may be any pair of functions, so a stand-in that is exactly
+    linear in the factors can check that this scores the maximum.
+    """
+    rng = np.random.default_rng(seed)
+    results = {}
+    for factor, count in factors.items():
+        if count < 2:
+            continue
+        layer = holding_layer[factor] - 1
+        scores: dict[str, list[np.ndarray]] = {"psnr": [], "psnr_layer": [], "psnr_unedited": [],
+                                               "psnr_reconstruction": []}
+        for start in range(0, triples, BATCH_SIZE):
+            quadruples = [sample_quadruple(factors, factor, rng) for _ in range(min(BATCH_SIZE, triples - start))]
+            a, b, c, d = (render_batch(render, [q[i] for q in quadruples], image_size, channels, device)
+                          for i in range(4))
+            z_a, z_b, z_c, z_d = encode(a), encode(b), encode(c), encode(d)
+            edited = [za - zb + zc for za, zb, zc in zip(z_a, z_b, z_c)]
+            layer_edited = [edited[index] if index == layer else zc for index, zc in enumerate(z_c)]
+            for key, latents in (("psnr", edited), ("psnr_layer", layer_edited), ("psnr_unedited", z_c),
+                                 ("psnr_reconstruction", z_d)):
+                scores[key].append(psnr(image_mse(decode(latents), d)))
+            if progress:
+                progress.advance()
+        results[factor] = {"layer": layer + 1, **{key: float(np.concatenate(v).mean()) for key, v in scores.items()}}
+    return results
+
+
+# ---- the entry point -------------------------------------------------------------------------------------------
+def has_renderer(data: ImageSet) -> bool:
+    return parse_spec(data.spec)[0] == "toyfaces"
+
+
+def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
+                   device: torch.device | str = "cpu") -> dict:
+    """Every metric that `data` allows, as a JSON-ready dict (see the module docstring for the definitions)."""
+    model, cfg = loaded.model, loaded.model.cfg
+    expected = (cfg.channels, cfg.image_size, cfg.image_size)
+    if data.images.shape[1:] != expected:
+        raise FaceAlgebraError(f"data {data.spec!r} has images of shape {data.images.shape[1:]}, the model "
+                               f"needs {expected}")
+    subset = np.sort(np.random.default_rng(seed).permutation(len(data))[:EVAL_IMAGES])
+    labels = {name: values[subset] for name, values in data.labels.items()}
+    arithmetic_batches = -(-ARITHMETIC_TRIPLES // BATCH_SIZE) * len(data.factor_names) if has_renderer(data) else 0
+    progress = CountProgress("evaluate", -(-len(subset) // BATCH_SIZE)
+                             + cfg.num_layers * len(labels) + arithmetic_batches)
+    device = torch.device(device)
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            means, samples, errors = encode_images(loaded, data.images[subset], device, progress)
+            result = {
+                "model": str(loaded.path),
+                "fingerprint": loaded.fingerprint,
+                "reg": cfg.reg,
+                "latent_dims": list(cfg.latent_dims),
+                "data": data.spec,
+                "training_data": loaded.training.get("data"),
+                "held_out": loaded.training.get("data") != data.spec,
+                "images": int(len(subset)),
+                "seed": seed,
+                "reconstruction": {"mse": float(errors.mean()), "psnr": float(psnr(errors).mean())},
+                "layers": layer_statistics(means, samples),
+            }
+            if data.factor_names:
+                factors = np.stack([labels[name] for name in data.factor_names], axis=1)
+                result["factors"] = factor_information(means, factors, data.factor_names)
+            result["probes"] = label_probes(means, labels, seed, progress)
+            if has_renderer(data):
+                from facealgebra.data.toyfaces import FACTORS, render
+
+                result["arithmetic"] = arithmetic_psnr(
+                    model.encode, model.decode, render, {name: FACTORS[name] for name in data.factor_names},
+                    result["factors"]["holding_layer"], cfg.image_size, cfg.channels, seed, device,
+                    progress=progress)
+    finally:
+        progress.close()
+    return result
+
+
+# ---- text report -----------------------------------------------------------------------------------------------
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned others, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in [header, *rows]]
+
+
+def report_lines(result: dict) -> list[str]:
+    """A readable summary of an `evaluate_model` result, for the terminal."""
+    layer_names = [f"z{layer['layer']}" for layer in result["layers"]]
+    recon = result["reconstruction"]
+    lines = [f"{result['model']} ({result['reg']}, latents {'+'.join(map(str, result['latent_dims']))}) on "
+             f"{result['data']}: {result['images']} images, seed {result['seed']}",
+             f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB"
+             + ("" if result["held_out"] else " (NOT held out: the model trained on this data)"), ""]
+    lines += table(["layer", "dims", "active", "MMD^2"], [
+        [name, str(layer["dims"]), str(layer["active_dims"]), f"{layer['mmd']:.4f}"]
+        for name, layer in zip(layer_names, result["layers"])])
+    if "factors" in result:
+        factors = result["factors"]
+        lines += ["", f"normalised MI, max over each layer's dims (MIG {factors['mig']:.3f})"]
+        lines += table(["factor", *layer_names, "holds"], [
+            [name, *(f"{row[k]:.2f}" for row in factors["mi"]), f"z{factors['holding_layer'][name]}"]
+            for k, name in enumerate(factors["names"])])
+    if result["probes"]:
+        lines += ["", "probe accuracy on held-out images (logistic regression on one layer)"]
+        lines += table(["label", "chance", *layer_names], [
+            [name, f"{probe['chance']:.3f}", *(f"{a:.3f}" for a in probe["layers"])]
+            for name, probe in result["probes"].items()])
+    if "arithmetic" in result:
+        lines += ["", "arithmetic PSNR (dB): decode(z_a - z_b + z_c) against the rendered truth"]
+        lines += table(["factor", "layer", "all layers", "that layer", "unedited", "reconstruction"], [
+            [name, f"z{score['layer']}", f"{score['psnr']:.2f}", f"{score['psnr_layer']:.2f}",
+             f"{score['psnr_unedited']:.2f}", f"{score['psnr_reconstruction']:.2f}"]
+            for name, score in result["arithmetic"].items()])
+    return lines
+
+
+# ---- heatmap ---------------------------------------------------------------------------------------------------
+CELL_HEIGHT = 44
+LOW_COLOUR = np.array([255, 255, 255])
+HIGH_COLOUR = np.array([8, 48, 107])
+
+
+def heatmap_image(result: dict, title: str) -> Image.Image:
+    """The layer x factor MI matrix of an `evaluate_model` result: one row per layer, a number in every cell."""
+    matrix = np.asarray(result["factors"]["mi"])
+    factor_names = result["factors"]["names"]
+    row_labels = [f"z{layer + 1}" + (" shallow" if layer == 0 else " deep" if layer == len(matrix) - 1 else "")
+                  for layer in range(len(matrix))]
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=13)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    cell_width = max(64, *(measure.textlength(name, font=small) + 12 for name in factor_names))
+    left = int(max(measure.textlength(label, font=font) for label in row_labels)) + 16
+    top = 58
+    width = int(left + cell_width * len(factor_names) + 12)
+    image = Image.new("RGB", (max(width, int(measure.textlength(title, font=font)) + 20),
+                              top + CELL_HEIGHT * len(matrix) + 12), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 8), title, fill="black", font=font)
+    for k, name in enumerate(factor_names):
+        draw.text((left + cell_width * (k + 0.5), top - 6), name, fill="black", font=small, anchor="md")
+    for layer, row in enumerate(matrix):
+        y = top + CELL_HEIGHT * layer
+        draw.text((left - 8, y + CELL_HEIGHT / 2), row_labels[layer], fill="black", font=font, anchor="rm")
+        for k, value in enumerate(row):
+            x = left + cell_width * k
+            colour = tuple(int(c) for c in LOW_COLOUR + (HIGH_COLOUR - LOW_COLOUR) * float(np.clip(value, 0, 1)))
+            draw.rectangle([x, y, x + cell_width - 2, y + CELL_HEIGHT - 2], fill=colour)
+            draw.text((x + cell_width / 2, y + CELL_HEIGHT / 2), f"{value:.2f}",
+                      fill="white" if value > 0.5 else "black", font=small, anchor="mm")
+    return image
+
+
+def save_heatmap(result: dict, path: str, title: str) -> None:
+    """Write `heatmap_image` as a PNG, atomically."""
+    save_png(heatmap_image(result, title), path)
