@@ -84,6 +84,12 @@ class Decoded:
     failed: list[str]  # the items that could not be decoded
 
 
+class NothingDecoded(Exception):
+    def __init__(self, failed: list[str]):
+        super().__init__(f"none of {len(failed)} item(s) could be decoded")
+        self.failed = failed
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("FACEALGEBRA_CACHE") or Path.home() / ".cache" / "facealgebra").expanduser()
 
@@ -120,7 +126,10 @@ def cached_decode(key_description: dict, items: list[Item], function: Callable[.
     except FaceAlgebraError as exc:
         raise FaceAlgebraError(f"{exc}; set FACEALGEBRA_CACHE to a writable folder for the image cache") from None
     index_path.unlink(missing_ok=True)  # a rebuild starts by retracting the old claim of completeness
-    kept, failed = build_array(array_path, items, function, args, label)
+    try:
+        kept, failed = build_array(array_path, items, function, args, label)
+    except NothingDecoded as nothing:
+        return Decoded(np.zeros((0, 1, 1, 1), np.uint8), [], nothing.failed)
     write_bytes_atomic(index_path, json.dumps(
         {"format": INDEX_FORMAT, "source": key_description.get("source"), "kept": kept, "failed": failed}).encode())
     return Decoded(np.load(array_path, mmap_mode="c"), kept, failed)
@@ -136,11 +145,13 @@ def read_index(path: Path) -> dict | None:
 
 def build_array(array_path: Path, items: list[Item], function: Callable[..., np.ndarray | None], args: tuple,
                 label: str) -> tuple[list[int], list[str]]:
-    """Decode into a temporary .npy in place (never holding all images in memory), then move it into place."""
+    """Decode into a temporary .npy (never holding all images in memory), then move it into place.
+
+    Nothing is written when no item decodes: there is nothing to cache, and the caller reports the failure."""
     kept: list[int] = []
     failed: list[str] = []
+    array = None
     with atomic_path(array_path) as tmp:
-        array = None
         for position, (item, image) in enumerate(zip(items, parallel_imap(function, items, label, *args))):
             if image is None:
                 failed.append(str(item))
@@ -150,15 +161,17 @@ def build_array(array_path: Path, items: list[Item], function: Callable[..., np.
             array[len(kept)] = image
             kept.append(position)
         if array is None:
-            np.save(tmp, np.zeros((0, 0, 0, 0), np.uint8))
-        elif len(kept) < len(items):
-            # the .npy header fixes the row count, so drop the rows of unreadable files by copying once
-            full, array = array, None
-            np.save(tmp.with_suffix(".kept.npy"), full[:len(kept)])
-            del full
-            os.replace(tmp.with_suffix(".kept.npy"), tmp)
-        else:
-            array.flush()
+            raise NothingDecoded(failed)
+        array.flush()
+        if len(kept) < len(items):
+            # the .npy header fixes the row count, so the rows of unreadable files go by copying the rest once
+            compact = tmp.with_suffix(".kept")
+            try:
+                with open(compact, "wb") as handle:
+                    np.save(handle, array[:len(kept)])
+                os.replace(compact, tmp)
+            finally:
+                compact.unlink(missing_ok=True)
         del array
     return kept, failed
 
