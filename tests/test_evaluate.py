@@ -1,0 +1,139 @@
+"""Each metric of facealgebra.evaluate on a case with a known answer, and the `eval` command end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from facealgebra.evaluate import (
+    arithmetic_psnr,
+    chance_accuracy,
+    layer_mi,
+    mig,
+    normalised_mi,
+    probe_accuracy,
+    stratified_split,
+)
+from tests.conftest import assert_usage_error, run_cli
+
+FACTORS = {"a": 4, "b": 5, "c": 3, "d": 2}
+
+
+def random_factors(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(n, size=count) for n in FACTORS.values()], axis=1)
+
+
+# ---- MI and MIG ------------------------------------------------------------------------------------------------
+def test_mig_is_one_when_each_dim_copies_one_factor():
+    factors = random_factors(5000)  # the runner-up dims score only the plug-in estimator's small positive bias
+    assert mig(normalised_mi(factors.astype(float), factors)) == pytest.approx(1.0, abs=0.005)
+
+
+def test_mig_is_about_zero_for_noise():
+    factors = random_factors(5000)
+    noise = np.random.default_rng(1).normal(size=(5000, 8))
+    assert mig(normalised_mi(noise, factors)) < 0.01
+
+
+def test_layer_mi_takes_the_best_dim_of_each_layer():
+    factors = random_factors(5000)
+    noise = np.random.default_rng(1).normal(size=(5000, 2))
+    latents = np.concatenate([noise, factors[:, :1].astype(float), noise], axis=1)  # factor a in layer 2
+    per_layer = layer_mi(normalised_mi(latents, factors), [2, 1, 2])
+    assert per_layer.shape == (3, len(FACTORS))
+    assert per_layer[:, 0].argmax() == 1 and per_layer[1, 0] == pytest.approx(1.0)
+
+
+# ---- probes ----------------------------------------------------------------------------------------------------
+def test_probe_on_noise_is_at_chance():
+    labels = np.random.default_rng(0).integers(10, size=4000)
+    noise = np.random.default_rng(1).normal(size=(4000, 4))
+    fit, test = stratified_split(labels, 0.25, seed=0)
+    accuracy = probe_accuracy(noise[fit], labels[fit], noise[test], labels[test])
+    assert abs(accuracy - 0.1) < 0.04
+    assert abs(chance_accuracy(labels[fit], labels[test]) - 0.1) < 0.04
+
+
+def test_probe_reads_a_label_the_features_hold():
+    labels = np.random.default_rng(0).integers(5, size=2000)
+    features = np.eye(5)[labels] + 0.1 * np.random.default_rng(1).normal(size=(2000, 5))
+    fit, test = stratified_split(labels, 0.25, seed=0)
+    assert probe_accuracy(features[fit], labels[fit], features[test], labels[test]) > 0.98
+
+
+def test_stratified_split_holds_out_a_quarter_of_every_label():
+    labels = np.repeat(np.arange(4), [8, 12, 20, 40])
+    fit, test = stratified_split(labels, 0.25, seed=3)
+    assert sorted(np.concatenate([fit, test])) == list(range(len(labels)))
+    assert np.bincount(labels[test]).tolist() == [2, 3, 5, 10]
+
+
+# ---- arithmetic ------------------------------------------------------------------------------------------------
+def linear_render(values: dict[str, int], size: int, channels: int) -> np.ndarray:
+    """Factor k sets the brightness of column band k, linearly in its value: an exactly linear 'renderer'."""
+    image = np.zeros((channels, size, size), dtype=np.uint8)
+    band = size // len(FACTORS)
+    for k, (name, count) in enumerate(FACTORS.items()):
+        image[:, :, k * band:(k + 1) * band] = round(255 * values[name] / (count - 1))
+    return image
+
+
+def band_encode(images: torch.Tensor) -> list[torch.Tensor]:
+    """Reads each band's brightness back; factors a, b form layer 1 and c, d layer 2."""
+    band = images.shape[-1] // len(FACTORS)
+    levels = images[:, 0, 0, ::band][:, :len(FACTORS)]
+    return [levels[:, :2], levels[:, 2:]]
+
+
+def band_decode(latents: list[torch.Tensor]) -> torch.Tensor:
+    levels = torch.cat(latents, dim=1)
+    size = 16
+    return levels.repeat_interleave(size // len(FACTORS), dim=1)[:, None, None, :].expand(-1, 1, size, -1)
+
+
+def test_arithmetic_is_exact_for_a_model_linear_in_the_factors():
+    scores = arithmetic_psnr(band_encode, band_decode, linear_render, FACTORS, {"a": 1, "b": 1, "c": 2, "d": 2},
+                             image_size=16, channels=1, seed=0, triples=40)
+    assert set(scores) == set(FACTORS)
+    for score in scores.values():
+        assert score["psnr"] == pytest.approx(100.0) and score["psnr_layer"] == pytest.approx(100.0)
+        assert score["psnr_unedited"] < 30.0
+
+
+def test_arithmetic_in_the_wrong_layer_misses():
+    wrong = {"a": 2, "b": 2, "c": 1, "d": 1}
+    scores = arithmetic_psnr(band_encode, band_decode, linear_render, FACTORS, wrong, image_size=16, channels=1,
+                             seed=0, triples=40)
+    for name, score in scores.items():
+        assert score["psnr_layer"] == pytest.approx(score["psnr_unedited"]), name
+
+
+# ---- the command -----------------------------------------------------------------------------------------------
+def test_eval_command_writes_json_and_repeats_exactly(tiny_model, tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    for out in (first, second):
+        result = run_cli("eval", "--model", tiny_model, "--data", "synthetic:64", "--json", out, "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == b""
+    figures = json.loads(first.read_text())
+    assert figures == json.loads(second.read_text())
+    assert [layer["layer"] for layer in figures["layers"]] == [1, 2]
+    assert 0 < figures["reconstruction"]["mse"] < 1 and figures["held_out"] is False
+    assert "reconstruction" in result.stderr and "z2" in result.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "no-such-model", "--data", "synthetic:8"], "no-such-model"),
+    (["--data", "no-such-source"], "no-such-source"),
+    (["--data", "synthetic:8", "--plot", "out.png"], "--plot"),
+])
+def test_eval_rejects_bad_input(tiny_model, tmp_path, args, fragment):
+    if "--model" not in args:
+        args = ["--model", str(tiny_model), *args]
+    result = run_cli("eval", *args, "--device", "cpu", cwd=tmp_path)
+    assert_usage_error(result, fragment)
+    assert not (tmp_path / "out.png").exists()
