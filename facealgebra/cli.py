@@ -6,14 +6,24 @@ bad input, 130 interrupted. torch is imported inside the commands, so `--help` a
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
+from facealgebra.fileio import check_writable_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from facealgebra.checkpoint import LoadedModel
+    from facealgebra.latents import Latents
 
 app = typer.Typer(
     add_completion=False,
@@ -105,6 +115,247 @@ def evaluate(
         write_bytes_atomic(json_out, (json.dumps(result, indent=2) + "\n").encode())
     if plot is not None:
         save_heatmap(result, str(plot), f"{model} on {data}")
+
+
+# ---- editing: encode, decode, traverse, arith ------------------------------------------------------------------
+# Each command reads and checks its inputs first (numpy and Pillow only), then loads torch and the model.
+MODEL_HELP = "A model file or run folder, or the name of a bundled model in weights/."
+SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's size), for viewing."
+JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
+OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
+model_option = typer.Option("orl", "--model", help=MODEL_HELP)
+device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
+size_option = typer.Option(None, "--size", help=SIZE_HELP)
+json_option = typer.Option(False, "--json", help=JSON_HELP)
+
+
+def check_output(out: str, as_json: bool) -> None:
+    if out == "-" and as_json:
+        raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
+    if out != "-":
+        check_writable_dir(Path(out).resolve().parent)
+
+
+def load(model: str, device: str) -> "LoadedModel":
+    from facealgebra.checkpoint import load_model
+    from facealgebra.devices import select_device
+
+    return load_model(model, select_device(device))
+
+
+def upscale_factor(size: Optional[int], image_size: int) -> int:
+    if size is None:
+        return 1
+    if size < image_size or size % image_size:
+        raise FaceAlgebraError(f"--size {size}: must be a multiple of the model's {image_size} pixels")
+    return size // image_size
+
+
+def report(path: str | Path, latents: "Latents", as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"path": str(path), "norms": latents.mean_norms()}), flush=True)
+
+
+def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Latents", as_json: bool) -> None:
+    from facealgebra.images import save_png, to_pil
+
+    save_png(to_pil(image, scale), str(out))
+    report(out, latents, as_json)
+
+
+@app.command()
+def encode(
+    inputs: Optional[list[str]] = typer.Argument(None, help="Images, folders, or - for image paths on stdin."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .npz of latents."),
+    mean: bool = typer.Option(False, "--mean", help="Store the mean latent only (a prototype)."),
+    with_dir: Optional[Path] = typer.Option(None, "--with", help="Folder of faces with the attribute."),
+    without_dir: Optional[Path] = typer.Option(None, "--without", help="Folder of faces without it."),
+    attr: Optional[str] = typer.Option(None, "--attr", help="Label NAME (positive when > 0) or NAME=VALUE."),
+    data: Optional[str] = typer.Option(None, "--data", help="Labeled data SPEC for --attr, e.g. celeba:ROOT."),
+    model: str = model_option,
+    device: str = device_option,
+    as_json: bool = json_option,
+) -> None:
+    """Encode images into a .npz of per-layer latents, their mean, or an attribute vector."""
+    from facealgebra.operands import expand_inputs, images_in
+
+    modes = [bool(inputs), with_dir is not None or without_dir is not None, attr is not None or data is not None]
+    if sum(modes) != 1:
+        raise FaceAlgebraError("give images (or folders, or -), or --with and --without, or --attr and --data")
+    if modes[1] and (with_dir is None or without_dir is None):
+        raise FaceAlgebraError("--with and --without go together: two folders, with and without the attribute")
+    if modes[2] and (attr is None or data is None):
+        raise FaceAlgebraError("--attr and --data go together, e.g. --attr Smiling --data celeba:ROOT")
+    if mean and not modes[0]:
+        raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
+    check_output(str(out), as_json)
+    paths = expand_inputs(inputs) if modes[0] else []
+    sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
+
+    from facealgebra import editing
+    from facealgebra.progress import CountProgress
+
+    loaded = load(model, device)
+    if modes[2]:
+        latents = editing.attribute_vector(loaded, data, attr)
+    elif modes[1]:
+        latents = editing.attribute_difference(editing.encode_files(loaded, sides[0])[0],
+                                               editing.encode_files(loaded, sides[1])[0],
+                                               f"with {with_dir} - without {without_dir}")
+    else:
+        progress = CountProgress("encode", len(paths))
+        try:
+            latents, rate = editing.encode_files(loaded, paths, progress.advance)
+        finally:
+            progress.close()
+        say(f"encoded {len(paths)} images at {rate:.1f} images/s")
+        if mean:
+            latents = latents.mean(f"mean of {len(paths)} images")
+    latents.save(out)
+    report(out, latents, as_json)
+
+
+@app.command()
+def decode(
+    latents_path: Path = typer.Argument(..., metavar="LATENTS.npz", help="Latents written by encode or arith."),
+    out: str = typer.Option(..., "-o", "--out", help="PNG (or - for stdout) for one latent or --grid; else a folder."),
+    as_grid: bool = typer.Option(False, "--grid", help="Tile all rows into one image."),
+    model: str = model_option,
+    device: str = device_option,
+    size: Optional[int] = size_option,
+    as_json: bool = json_option,
+) -> None:
+    """Decode latents into one image, one PNG per row in a folder, or a grid."""
+    from facealgebra.latents import Latents
+
+    latents = Latents.load(latents_path)
+    one_file = out == "-" or out.lower().endswith(".png")
+    if one_file and not as_grid and len(latents) != 1:
+        raise FaceAlgebraError(f"{latents_path} holds {len(latents)} latents: give a folder for -o, or --grid")
+    if as_grid and not one_file:
+        raise FaceAlgebraError(f"-o {out}: --grid writes one image; give a .png path or -")
+    check_output(out, as_json)
+
+    from facealgebra import editing
+    from facealgebra.images import grid
+
+    loaded = load(model, device)
+    latents.check_model(loaded.fingerprint, editing.dims(loaded), str(latents_path))
+    scale = upscale_factor(size, loaded.model.cfg.image_size)
+    images = editing.decode(loaded, latents)
+    if one_file:
+        picture = grid(images, columns=math.ceil(math.sqrt(len(images)))) if as_grid else images[0]
+        write_image(picture, out, scale, latents, as_json)
+        return
+    for row, (image, name) in enumerate(zip(images, latents.names)):
+        write_image(image, Path(out) / f"{row:04d}-{file_stem(name)}.png", scale, latents.select(slice(row, row + 1)), as_json)
+
+
+def file_stem(name: str) -> str:
+    """A safe file-name stem from a latent's name (often the path of the photo it came from)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60] or "latent"
+
+
+@app.command()
+def traverse(
+    layer: Optional[str] = typer.Option(None, "--layer", help="Layer K to vary (1 = lowest level), or all."),
+    value_range: float = typer.Option(3.0, "--range", help="Layer K walks from -range to +range."),
+    steps: int = typer.Option(9, "--steps", help="Columns per panel."),
+    samples: int = typer.Option(8, "--samples", help="Rows: prior draws (or directions, with --from)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the prior draws."),
+    from_operand: Optional[str] = typer.Option(None, "--from", help="Keep the other layers of this image or .npz."),
+    between: Optional[tuple[str, str]] = typer.Option(None, "--between", help="Interpolate from A to B instead."),
+    spherical: bool = typer.Option(False, "--slerp", help="With --between: spherical, not straight, steps."),
+    out: str = typer.Option(..., "-o", "--out", help=OUT_IMAGE_HELP),
+    gif: Optional[Path] = typer.Option(None, "--gif", help="Also write an animation, one frame per step."),
+    model: str = model_option,
+    device: str = device_option,
+    size: Optional[int] = size_option,
+    as_json: bool = json_option,
+) -> None:
+    """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip."""
+    from facealgebra.algebra import parse_layers
+    from facealgebra.operands import read_operand
+
+    if (layer is None) == (between is None):
+        raise FaceAlgebraError("give --layer K (or --layer all), or --between A B")
+    if between is not None and from_operand is not None:
+        raise FaceAlgebraError("--from goes with --layer; --between draws its own two ends")
+    if spherical and between is None:
+        raise FaceAlgebraError("--slerp goes with --between")
+    if steps < 2 or samples < 1 or not value_range > 0:
+        raise FaceAlgebraError("--steps must be at least 2, --samples at least 1 and --range above 0")
+    layers = None if layer in (None, "all") else parse_layers(layer, "--layer")
+    if layers is not None and len(layers) != 1:
+        raise FaceAlgebraError(f"--layer {layer}: one layer, or all")
+    check_output(out, as_json)
+    if gif is not None:
+        check_output(str(gif), as_json=False)
+    operand_texts = list(between) if between else [from_operand] if from_operand else []
+    operands = {text: read_operand(text) for text in operand_texts}
+
+    from facealgebra import editing
+    from facealgebra.algebra import check_layers, interpolate
+    from facealgebra.images import save_gif, to_pil
+
+    loaded = load(model, device)
+    num_layers = loaded.model.cfg.num_layers
+    scale = upscale_factor(size, loaded.model.cfg.image_size)
+    if between is not None:
+        start, end = (editing.code_of(loaded, text, operands[text]) for text in between)
+        codes, rows, panels = interpolate(start, end, steps, spherical), 1, 1
+    else:
+        layers = layers or tuple(range(1, num_layers + 1))
+        check_layers(layers, num_layers, "--layer")
+        base = editing.code_of(loaded, from_operand, operands[from_operand]) if from_operand else None
+        codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
+        rows, panels = samples, len(layers)
+    images = editing.decode(loaded, codes)
+    images = images.reshape(rows, panels, steps, *images.shape[1:])
+    write_image(editing.panel_grid(images), out, scale, codes, as_json)
+    if gif is not None:
+        save_gif([to_pil(editing.frame(images, step), scale) for step in range(steps)], str(gif))
+        report(gif, codes, as_json)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser
+def arith(
+    expression: Optional[list[str]] = typer.Argument(None, metavar="EXPR...",
+                                                     help="Terms such as a.jpg - b.jpg + 1.5*smile.npz."),
+    out: str = typer.Option(..., "-o", "--out", help=OUT_IMAGE_HELP),
+    layers_text: Optional[str] = typer.Option(None, "--layers", help="Only these layers, e.g. 1,2; the others "
+                                              "stay the first term's."),
+    save_latent: Optional[Path] = typer.Option(None, "--save-latent", help="Also save the result as a .npz."),
+    model: str = model_option,
+    device: str = device_option,
+    size: Optional[int] = size_option,
+    as_json: bool = json_option,
+) -> None:
+    """Evaluate a latent expression and decode it: a term is an image, a .npz (its latent or mean) or a folder."""
+    from facealgebra.algebra import check_layers, evaluate, parse, parse_layers
+    from facealgebra.operands import read_operand
+
+    tokens = expression or []
+    terms = parse(tokens)
+    layers = parse_layers(layers_text, "--layers") if layers_text is not None else None
+    check_output(out, as_json)
+    if save_latent is not None:
+        check_output(str(save_latent), as_json=False)
+    operands = {term.operand: read_operand(term.operand) for term in terms}
+
+    from facealgebra import editing
+
+    loaded = load(model, device)
+    if layers is not None:
+        check_layers(layers, loaded.model.cfg.num_layers, "--layers")
+    scale = upscale_factor(size, loaded.model.cfg.image_size)
+    codes = [editing.code_of(loaded, term.operand, operands[term.operand]) for term in terms]
+    result = evaluate(terms, codes, " ".join(tokens), layers)
+    image = editing.decode(loaded, result)[0]
+    if save_latent is not None:
+        result.save(save_latent)
+        report(save_latent, result, as_json)
+    write_image(image, out, scale, result, as_json)
 
 
 # ---- entry point -----------------------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""What the editing commands' inputs name, read and checked before torch loads, so bad input fails in a blink.
+
+A term of an expression (or `--from`, `--between`) is an image, a .npz of latents, or a folder of images.
+Encode's inputs are images, folders, or `-` for paths read from stdin, one a line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Union
+
+from PIL import Image
+
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.images import list_images, load_image
+from facealgebra.latents import Latents
+
+
+@dataclass(frozen=True)
+class Folder:
+    path: Path
+    images: list[Path]
+
+
+Operand = Union[Image.Image, Latents, Folder]
+
+
+def read_operand(text: str) -> Operand:
+    """An image (decoded now, so a broken one is named before anything runs), a .npz, or a folder."""
+    path = Path(text)
+    if path.is_dir():
+        return Folder(path, images_in(path))
+    if path.suffix.lower() == ".npz":
+        return Latents.load(path)
+    return load_image(path)
+
+
+def images_in(folder: Path) -> list[Path]:
+    images = list_images(folder)
+    if not images:
+        raise FaceAlgebraError(f"{folder}: folder holds no images")
+    return images
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[Path]:
+    """Image paths from images, folders and `-` (stdin); each must exist. Decoding waits for the encoder's pool."""
+    paths: list[Path] = []
+    for text in inputs:
+        if text == "-":
+            paths += [Path(line.strip()) for line in sys.stdin if line.strip()]
+            continue
+        path = Path(text)
+        paths += images_in(path) if path.is_dir() else [path]
+    if not paths:
+        raise FaceAlgebraError("no images to encode: name images or folders, or pipe paths into `-`")
+    for path in paths:
+        if not path.is_file():
+            raise FaceAlgebraError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+    return paths
