@@ -76,6 +76,8 @@ class Latents:
         path = Path(path)
         if not path.is_file():
             raise FaceAlgebraError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
+        if not zipfile.is_zipfile(path):  # else numpy takes any other bytes for a pickle and says so
+            raise FaceAlgebraError(f"{path}: not a latents .npz (not a zip archive)")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files}
