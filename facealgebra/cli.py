@@ -22,7 +22,6 @@ from facealgebra.fileio import check_writable_dir
 if TYPE_CHECKING:
     import numpy as np
 
-    from facealgebra.checkpoint import LoadedModel
     from facealgebra.latents import Latents
 
 app = typer.Typer(
@@ -136,13 +135,6 @@ def check_output(out: str, as_json: bool) -> None:
         check_writable_dir(Path(out).resolve().parent)
 
 
-def load(model: str, device: str) -> "LoadedModel":
-    from facealgebra.checkpoint import load_model
-    from facealgebra.devices import select_device
-
-    return load_model(model, select_device(device))
-
-
 def upscale_factor(size: Optional[int], image_size: int) -> int:
     if size is None:
         return 1
@@ -195,7 +187,7 @@ def encode(
     from facealgebra import editing
     from facealgebra.progress import CountProgress
 
-    loaded = load(model, device)
+    loaded = editing.load_for_editing(model, device)
     if modes[2]:
         latents = editing.attribute_vector(loaded, data, attr)
     elif modes[1]:
@@ -239,7 +231,7 @@ def decode(
     from facealgebra import editing
     from facealgebra.images import grid
 
-    loaded = load(model, device)
+    loaded = editing.load_for_editing(model, device)
     latents.check_model(loaded.fingerprint, editing.dims(loaded), str(latents_path))
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     images = editing.decode(loaded, latents)
@@ -298,7 +290,7 @@ def traverse(
     from facealgebra.algebra import check_layers, interpolate
     from facealgebra.images import save_gif, to_pil
 
-    loaded = load(model, device)
+    loaded = editing.load_for_editing(model, device)
     num_layers = loaded.model.cfg.num_layers
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
@@ -345,7 +337,7 @@ def arith(
 
     from facealgebra import editing
 
-    loaded = load(model, device)
+    loaded = editing.load_for_editing(model, device)
     if layers is not None:
         check_layers(layers, loaded.model.cfg.num_layers, "--layers")
     scale = upscale_factor(size, loaded.model.cfg.image_size)
