@@ -157,6 +157,7 @@ def run_training(
     data = load_data(job.data, preset_cfg.image_size, previous.model.cfg.channels if previous else None)
     model_cfg, train_cfg = resolve_configs(job, data, previous.model.cfg if previous else None)
 
+    torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
     model = previous.model if previous else VLAE(model_cfg)
     model.to(device).train()
     if device.type == "cuda":
@@ -170,8 +171,6 @@ def run_training(
         for group in optimizer.param_groups:
             group["lr"] = train_cfg.lr
         log(f"resuming {job.out} from step {start_step}")
-    else:
-        torch.manual_seed(train_cfg.seed)
     if start_step >= train_cfg.steps:
         raise FaceAlgebraError(f"--steps {train_cfg.steps}: the run in {job.out} is already at step {start_step}")
 
@@ -222,7 +221,8 @@ def run_training(
                 step += 1
                 window_images += batch_size
 
-                if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                saving = step % train_cfg.save_every == 0 or step == train_cfg.steps
+                if saving or step % train_cfg.log_every == 0:  # a checkpoint always carries a fresh record
                     now = time.perf_counter()
                     record = {
                         "step": step, "loss": loss.item(), "recon": recon.item(),
@@ -237,7 +237,7 @@ def run_training(
                         sink.update(step, record)
                 if step % train_cfg.sample_every == 0 or step == train_cfg.steps:
                     save_png(to_pil(sample_grid(model, preview, train_cfg.seed)), str(job.out / "samples" / f"step-{step:06d}.png"))
-                if step % train_cfg.save_every == 0 or step == train_cfg.steps:
+                if saving:
                     checkpoint(step, wall_before + time.perf_counter() - started, record)
                     if not sink:
                         log(format_record(record))

@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from facealgebra.checkpoint import load_model, save_model
+from facealgebra.config import PRESETS, ModelConfig
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.model import VLAE
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_encode_and_decode_shapes(name):
+    cfg = PRESETS[name].model
+    model = VLAE(cfg).eval()
+    x = torch.rand(2, cfg.channels, cfg.image_size, cfg.image_size)
+    with torch.no_grad():
+        latents = model.encode(x)
+        assert [tuple(z.shape) for z in latents] == [(2, d) for d in cfg.latent_dims]
+        assert tuple(model.decode(latents).shape) == tuple(x.shape)
+        assert tuple(model.sample(3, seed=0).shape) == (3, cfg.channels, cfg.image_size, cfg.image_size)
+
+
+@pytest.mark.parametrize("layers", [1, 6])
+def test_layer_count_and_channels_are_config(layers):
+    cfg = ModelConfig(image_size=20, channels=3, latent_dims=(3,) * layers, base_width=4, max_width=8)
+    model = VLAE(cfg).eval()
+    with torch.no_grad():
+        out = model.decode(model.encode(torch.rand(2, 3, 20, 20)))
+    assert out.shape == (2, 3, 20, 20) and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_encode_gives_means_unless_asked_to_sample():
+    model = VLAE(PRESETS["tiny"].model).eval()
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(model.encode(x), model.encode(x)))
+        assert not all(torch.equal(a, b) for a, b in zip(model.encode(x, sample=True), model.encode(x, sample=True)))
+
+
+def test_sample_is_reproducible_for_a_seed():
+    model = VLAE(PRESETS["tiny"].model).eval()
+    with torch.no_grad():
+        assert torch.equal(model.sample(4, seed=3), model.sample(4, seed=3))
+        assert not torch.equal(model.sample(4, seed=3), model.sample(4, seed=4))
+
+
+def test_save_then_load_gives_bit_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = VLAE(PRESETS["mnist"].model).eval()
+    recipe = {"crop_fraction": 1.0, "size": 28, "channels": 1, "range": [0, 1]}
+    print_ = save_model(tmp_path / "m.safetensors", model, recipe, {"steps": 0})
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert loaded.fingerprint == print_ and loaded.preprocess == recipe
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(model.decode(model.encode(x)), loaded.model.decode(loaded.model.encode(x)))
+
+
+def test_a_damaged_model_file_is_refused(tmp_path):
+    model = VLAE(PRESETS["tiny"].model)
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, {"crop_fraction": 1.0, "size": 16, "channels": 1, "range": [0, 1]}, {})
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # flip bits inside the last tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(FaceAlgebraError, match="fingerprint"):
+        load_model(path)
+
+
+def test_config_rejects_bad_shapes():
+    with pytest.raises(FaceAlgebraError):
+        ModelConfig(latent_dims=(2,) * 7)
+    with pytest.raises(FaceAlgebraError):
+        ModelConfig(channels=2)
+    with pytest.raises(FaceAlgebraError):
+        ModelConfig(reg="wasserstein")
