@@ -364,37 +364,44 @@ def report_lines(result: dict) -> list[str]:
 
 
 # ---- heatmap ---------------------------------------------------------------------------------------------------
-CELL_HEIGHT = 44
+CELL_WIDTH, CELL_HEIGHT = 72, 30
 LOW_COLOUR = np.array([255, 255, 255])
 HIGH_COLOUR = np.array([8, 48, 107])
 
 
 def heatmap_image(result: dict, title: str) -> Image.Image:
-    """The layer x factor MI matrix of an `evaluate_model` result: one row per layer, a number in every cell."""
-    matrix = np.asarray(result["factors"]["mi"])
+    """The MI matrix of an `evaluate_model` result: one row per factor, one column per layer, values in cells.
+
+    Factors run down and layers across so that the heatmaps of several models sit side by side.
+    """
+    matrix = np.asarray(result["factors"]["mi"]).T  # (factors, layers)
     factor_names = result["factors"]["names"]
-    row_labels = [f"z{layer + 1}" + (" shallow" if layer == 0 else " deep" if layer == len(matrix) - 1 else "")
-                  for layer in range(len(matrix))]
-    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=13)
+    layers = matrix.shape[1]
+    column_labels = [(f"z{layer + 1}", "shallow" if layer == 0 and layers > 1 else "deep" if layer == layers - 1
+                      and layers > 1 else "") for layer in range(layers)]
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    cell_width = max(64, *(measure.textlength(name, font=small) + 12 for name in factor_names))
-    left = int(max(measure.textlength(label, font=font) for label in row_labels)) + 16
-    top = 58
-    width = int(left + cell_width * len(factor_names) + 12)
-    image = Image.new("RGB", (max(width, int(measure.textlength(title, font=font)) + 20),
-                              top + CELL_HEIGHT * len(matrix) + 12), "white")
+    left = int(max(measure.textlength(name, font=font) for name in factor_names)) + 18
+    top = 96
+    subtitle = "MI / H(factor), max over each layer's dims"
+    width = max(left + CELL_WIDTH * layers + 12, int(measure.textlength(title, font=font)) + 20,
+                int(measure.textlength(subtitle, font=small)) + 20)
+    image = Image.new("RGB", (width, top + CELL_HEIGHT * len(factor_names) + 12), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 8), title, fill="black", font=font)
-    for k, name in enumerate(factor_names):
-        draw.text((left + cell_width * (k + 0.5), top - 6), name, fill="black", font=small, anchor="md")
-    for layer, row in enumerate(matrix):
-        y = top + CELL_HEIGHT * layer
-        draw.text((left - 8, y + CELL_HEIGHT / 2), row_labels[layer], fill="black", font=font, anchor="rm")
-        for k, value in enumerate(row):
-            x = left + cell_width * k
+    draw.text((10, 28), subtitle, fill="dimgray", font=small)
+    for layer, (name, depth) in enumerate(column_labels):
+        x = left + CELL_WIDTH * (layer + 0.5)
+        draw.text((x, top - 22), name, fill="black", font=font, anchor="md")
+        draw.text((x, top - 6), depth, fill="dimgray", font=small, anchor="md")
+    for row, name in enumerate(factor_names):
+        y = top + CELL_HEIGHT * row
+        draw.text((left - 8, y + CELL_HEIGHT / 2), name, fill="black", font=font, anchor="rm")
+        for layer, value in enumerate(matrix[row]):
+            x = left + CELL_WIDTH * layer
             colour = tuple(int(c) for c in LOW_COLOUR + (HIGH_COLOUR - LOW_COLOUR) * float(np.clip(value, 0, 1)))
-            draw.rectangle([x, y, x + cell_width - 2, y + CELL_HEIGHT - 2], fill=colour)
-            draw.text((x + cell_width / 2, y + CELL_HEIGHT / 2), f"{value:.2f}",
+            draw.rectangle([x, y, x + CELL_WIDTH - 2, y + CELL_HEIGHT - 2], fill=colour)
+            draw.text((x + CELL_WIDTH / 2, y + CELL_HEIGHT / 2), f"{value:.2f}",
                       fill="white" if value > 0.5 else "black", font=small, anchor="mm")
     return image
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from facealgebra.evaluate import (
     arithmetic_psnr,
@@ -137,3 +138,19 @@ def test_eval_rejects_bad_input(tiny_model, tmp_path, args, fragment):
     result = run_cli("eval", *args, "--device", "cpu", cwd=tmp_path)
     assert_usage_error(result, fragment)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_eval_on_toyfaces_measures_factors_and_arithmetic_and_plots(tiny_model, tmp_path):
+    out, plot = tmp_path / "toy.json", tmp_path / "mi.png"
+    result = run_cli("eval", "--model", tiny_model, "--data", "toyfaces:300", "--json", out, "--plot", plot,
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    names = figures["factors"]["names"]
+    assert len(figures["factors"]["mi"]) == 2 and all(len(row) == len(names) for row in figures["factors"]["mi"])
+    assert 0.0 <= figures["factors"]["mig"] <= 1.0
+    assert set(figures["arithmetic"]) == set(names) and set(figures["probes"]) == set(names)
+    assert all(score["layer"] == figures["factors"]["holding_layer"][name]
+               for name, score in figures["arithmetic"].items())
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.height > 30 * len(names)
