@@ -72,6 +72,7 @@ def train(
     from facealgebra.progress import TrainProgress, stderr_is_terminal
     from facealgebra.train import TrainJob, run_training
 
+    stop_on_termination_signals()
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
                    resume=resume)
@@ -348,6 +349,18 @@ def arith(
         result.save(save_latent)
         report(save_latent, result, as_json)
     write_image(image, out, scale, result, as_json)
+
+
+def stop_on_termination_signals() -> None:
+    """Make SIGTERM (schedulers, `kill`) and SIGINT act as Ctrl-C, even where a shell started us with SIGINT
+    ignored (`cmd &`), so a long run always saves a checkpoint before it stops."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 # ---- entry point -----------------------------------------------------------------------------------------------

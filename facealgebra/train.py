@@ -24,7 +24,7 @@ from facealgebra.checkpoint import load_model, load_train_state, save_model, sav
 from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import check_writable_dir
+from facealgebra.fileio import atomic_path, check_writable_dir
 from facealgebra.images import grid, save_png, to_pil
 from facealgebra.losses import layer_regularisers, reconstruction
 from facealgebra.model import VLAE
@@ -170,6 +170,7 @@ def run_training(
         wall_before = float(extra.get("wall_seconds", 0.0))
         for group in optimizer.param_groups:
             group["lr"] = train_cfg.lr
+        drop_metrics_after(job.out / METRICS_FILE, start_step)
         log(f"resuming {job.out} from step {start_step}")
     if start_step >= train_cfg.steps:
         raise FaceAlgebraError(f"--steps {train_cfg.steps}: the run in {job.out} is already at step {start_step}")
@@ -249,6 +250,15 @@ def run_training(
             sink.close()
     log(f"saved {model_path} at step {step} ({wall_before + time.perf_counter() - started:.0f} s of training)")
     return record
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """Forget logged steps past the checkpoint: a killed run logged them, but its weights from then are lost."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines(keepends=True) if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(kept))
 
 
 def format_record(record: dict) -> str:
