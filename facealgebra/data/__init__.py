@@ -1,7 +1,9 @@
 """Training data: one function maps a SPEC string to an ImageSet.
 
 SPEC is `name[:argument][?key=value&...]`, for example `mnist`, `mnist:/data/mnist?split=test`, `synthetic:64`.
-Each source lives in its own module and registers a loader in SOURCES.
+A bare path to an existing folder means `folder:PATH`. Each source lives in its own module (celeba, folder, mnist,
+orl, lfw, toyfaces, synthetic) and registers a loader in SOURCES; decoded photos go through the uint8 cache
+(data/cache.py) so that each is decoded once.
 """
 
 from __future__ import annotations
