@@ -241,7 +241,8 @@ def decode(
         write_image(picture, out, scale, latents, as_json)
         return
     for row, (image, name) in enumerate(zip(images, latents.names)):
-        write_image(image, Path(out) / f"{row:04d}-{file_stem(name)}.png", scale, latents.select(slice(row, row + 1)), as_json)
+        path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
+        write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
 
 
 def file_stem(name: str) -> str:

@@ -52,7 +52,8 @@ def encode_arrays(loaded: LoadedModel, images: np.ndarray) -> list[np.ndarray]:
     """uint8 (N, C, H, W) at model size -> per-layer posterior means, float32 (N, d_l)."""
     parts = []
     for start in range(0, len(images), BATCH_SIZE):
-        batch = torch.tensor(images[start:start + BATCH_SIZE], device=model_device(loaded)).float() / 255.0  # a copy: PIL arrays are read-only
+        # torch.tensor copies: arrays that come from PIL are read-only, which torch.from_numpy warns about
+        batch = torch.tensor(images[start:start + BATCH_SIZE], device=model_device(loaded)).float() / 255.0
         parts.append([z.float().cpu().numpy() for z in loaded.model.encode(batch)])
     return [np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded)))]
 

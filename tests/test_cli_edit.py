@@ -54,8 +54,8 @@ def in_process_codes(tiny_model: Path, paths: list[Path]) -> list[list[np.ndarra
 
     loaded = load_model(tiny_model)
     with torch.no_grad():
-        return [[z.numpy() for z in loaded.model.encode(torch.tensor(load_for_model(p, loaded.preprocess)[None]) / 255.0)]
-                for p in paths]
+        inputs = [torch.tensor(load_for_model(path, loaded.preprocess)[None]) / 255.0 for path in paths]
+        return [[z.numpy() for z in loaded.model.encode(x)] for x in inputs]
 
 
 def in_process_png(tiny_model: Path, layers: list[np.ndarray]) -> np.ndarray:
