@@ -123,7 +123,7 @@ def test_eval_command_writes_json_and_repeats_exactly(tiny_model, tmp_path):
     figures = json.loads(first.read_text())
     assert figures == json.loads(second.read_text())
     assert [layer["layer"] for layer in figures["layers"]] == [1, 2]
-    assert 0 < figures["reconstruction"]["mse"] < 1 and figures["held_out"] is False
+    assert 0 < figures["reconstruction"]["mse"] < 1 and figures["training_data"] == "synthetic:64"
     assert "reconstruction" in result.stderr and "z2" in result.stderr
 
 
