@@ -46,12 +46,21 @@ def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torc
 
 
 def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    """Two 3x3 convs. GroupNorm keeps the signal alive through the ~20 layers from z_L to the pixels: without
+    it the decoder's output starts out independent of z, settles on the mean image, and never leaves it."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),  # stride 2 gives ceil(size / 2)
+        nn.GroupNorm(num_groups(c_out), c_out),
         nn.SiLU(),
         nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.GroupNorm(num_groups(c_out), c_out),
         nn.SiLU(),
     )
+
+
+def num_groups(channels: int) -> int:
+    """Up to 8 channels a group (GroupNorm needs the group count to divide the channels)."""
+    return next(g for g in range(min(8, channels), 0, -1) if channels % g == 0)
 
 
 class LatentHead(nn.Module):
