@@ -11,12 +11,13 @@ from PIL import Image
 
 from facealgebra.evaluate import (
     arithmetic_psnr,
-    chance_accuracy,
+    cross_validated_accuracy,
     layer_mi,
+    logistic_regression,
+    majority_label,
     mig,
     normalised_mi,
-    probe_accuracy,
-    stratified_split,
+    stratified_folds,
 )
 from tests.conftest import assert_usage_error, run_cli
 
@@ -53,24 +54,23 @@ def test_layer_mi_takes_the_best_dim_of_each_layer():
 def test_probe_on_noise_is_at_chance():
     labels = np.random.default_rng(0).integers(10, size=4000)
     noise = np.random.default_rng(1).normal(size=(4000, 4))
-    fit, test = stratified_split(labels, 0.25, seed=0)
-    accuracy = probe_accuracy(noise[fit], labels[fit], noise[test], labels[test])
-    assert abs(accuracy - 0.1) < 0.04
-    assert abs(chance_accuracy(labels[fit], labels[test]) - 0.1) < 0.04
+    fold = stratified_folds(labels, 4, seed=0)
+    assert abs(cross_validated_accuracy(logistic_regression, noise, labels, fold) - 0.1) < 0.03
+    assert abs(cross_validated_accuracy(majority_label, noise, labels, fold) - 0.1) < 0.03
 
 
 def test_probe_reads_a_label_the_features_hold():
     labels = np.random.default_rng(0).integers(5, size=2000)
     features = np.eye(5)[labels] + 0.1 * np.random.default_rng(1).normal(size=(2000, 5))
-    fit, test = stratified_split(labels, 0.25, seed=0)
-    assert probe_accuracy(features[fit], labels[fit], features[test], labels[test]) > 0.98
+    fold = stratified_folds(labels, 4, seed=0)
+    assert cross_validated_accuracy(logistic_regression, features, labels, fold) > 0.98
 
 
-def test_stratified_split_holds_out_a_quarter_of_every_label():
+def test_stratified_folds_deal_every_label_evenly():
     labels = np.repeat(np.arange(4), [8, 12, 20, 40])
-    fit, test = stratified_split(labels, 0.25, seed=3)
-    assert sorted(np.concatenate([fit, test])) == list(range(len(labels)))
-    assert np.bincount(labels[test]).tolist() == [2, 3, 5, 10]
+    fold = stratified_folds(labels, 4, seed=3)
+    for k in range(4):
+        assert np.bincount(labels[fold == k]).tolist() == [2, 3, 5, 10]
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------------------
