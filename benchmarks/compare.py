@@ -5,8 +5,9 @@ For each data set, three models share the data, steps, seed and (apart from the 
 - KL-VLAE: the same ladder with the original KL term (`--reg kl`);
 - flat MMD-VAE: one ladder layer holding the same total latent size (presets toyfaces32-flat, mnist-flat). With
   one layer the network is also one stage deep: the code has no deep encoder without per-stage latents.
-Each is trained by the real `facealgebra train` and measured by `facealgebra eval --json --plot`, in subprocesses;
-the script then writes RESULTS (tables of every figure, the MI heatmaps side by side, the commands).
+Each is trained by the real `facealgebra train` and measured by `facealgebra eval --json`, in subprocesses;
+the script then writes docs/results.md (tables of every figure, the commands) and docs/results-mi.png (the toyfaces
+MI heatmaps of the three models side by side, drawn from the eval JSON).
 
     python benchmarks/compare.py                       # the budgeted run, about 25 minutes on 2 CPU cores
     python benchmarks/compare.py --toyfaces-steps 20 --mnist-steps 20 --work /tmp/compare-dev   # a smoke run
@@ -88,7 +89,7 @@ def run_study(study: Study, steps: int, work: Path, seed: int, log: list[str]) -
             "--seed", str(seed), "--out", str(out), "--device", "cpu"), log)
         eval_seconds = run(facealgebra(
             "eval", "--model", str(out), "--data", study.eval_spec, "--json", str(out / "eval.json"), "--device",
-            "cpu", "--seed", str(seed), *(["--plot", str(out / "mi.png")] if study.name == "toyfaces" else [])), log)
+            "cpu", "--seed", str(seed)), log)
         figures = json.loads((out / "eval.json").read_text())
         results[model.name] = {**figures, "preset": model.preset, "steps": steps,
                                "train_seconds": train_seconds, "eval_seconds": eval_seconds}
@@ -103,6 +104,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def per_layer(values: list, fmt: str) -> str:
     return " / ".join(format(v, fmt) for v in values)
+
+
+def mi_cell(factors: dict, k: int, factor: str) -> str:
+    """Factor k's MI with each layer, and the layer holding it, e.g. '0.12 / 0.40 / 0.05 (z2)'."""
+    return f"{per_layer([row[k] for row in factors['mi']], '.2f')} (z{factors['holding_layer'][factor]})"
 
 
 def study_tables(results: dict[str, dict]) -> list[str]:
@@ -123,8 +129,7 @@ def study_tables(results: dict[str, dict]) -> list[str]:
     if "factors" in figures[0]:
         lines += ["Normalised MI (max over each layer's dims), per layer, and the layer holding most of it:", ""]
         lines += markdown_table(["factor", *names], [
-            [factor, *(f"{per_layer([row[k] for row in f['factors']['mi']], '.2f')} (z{f['factors']['holding_layer'][factor]})"
-                       for f in figures)]
+            [factor, *(mi_cell(f["factors"], k, factor) for f in figures)]
             for k, factor in enumerate(figures[0]["factors"]["names"])])
     if figures[0]["probes"]:
         lines += ["Probe accuracy on held-out images (logistic regression on one layer's latents), with chance:", ""]
