@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facealgebra.algebra import (ExpressionError, Term, check_layers, evaluate, interpolate, parse, parse_layers,
@@ -64,6 +64,7 @@ word = st.one_of(st.sampled_from(["+", "-", "*", "a.jpg", "2*", "1.5*b.npz", "-1
                                   "1e999*a", "-b.jpg", "*a"]), st.text(max_size=8))
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a busy CI machine is not a failure
 @given(st.lists(word, max_size=8))
 def test_parser_raises_nothing_but_its_own_error(tokens):
     try:
