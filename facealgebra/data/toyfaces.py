@@ -1,4 +1,4 @@
-"""`toyfaces[:N]`: procedural colour cartoon faces with known, independent generative factors.
+"""`toyfaces[:N][?start=K]`: procedural colour cartoon faces with known, independent generative factors.
 
 The project's ground-truth benchmark, in the spirit of dSprites and 3dshapes: face `index` has the factors
 `factors_for_index(index)` (each uniform over its few values, drawn independently from a generator seeded by
@@ -156,15 +156,19 @@ def load_toyfaces(request: DataRequest) -> ImageSet:
     if not count_text.isdigit() or int(count_text) < 1:
         raise FaceAlgebraError(f"data {request.spec!r}: N must be a positive whole number, not {count_text!r}")
     count = int(count_text)
+    start_text = request.option("start", "0")  # faces start..start+N-1: a held-out set beside a training set
+    if not start_text.isdigit():
+        raise FaceAlgebraError(f"data {request.spec!r}: start must be a whole number, not {start_text!r}")
+    indices = list(range(int(start_text), int(start_text) + count))
     size, channels = request.image_size, request.channels or 3
     recipe = {"crop_fraction": 1.0, "size": size, "channels": channels, "range": [0, 1]}
     # the renderer's own source is part of the key, so editing this file re-renders instead of reading stale faces
     renderer = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    decoded = cached_decode({"source": "toyfaces", "recipe": recipe, "count": count, "renderer": renderer},
-                            list(range(count)), render_index, size, channels, label="rendering toyfaces")
-    factor_table = [factors_for_index(i) for i in range(count)]
+    key = {"source": "toyfaces", "recipe": recipe, "count": count, "start": indices[0], "renderer": renderer}
+    decoded = cached_decode(key, indices, render_index, size, channels, label="rendering toyfaces")
+    factor_table = [factors_for_index(i) for i in indices]
     labels = {name: np.array([f[name] for f in factor_table], dtype=np.int64) for name in FACTORS}
-    return ImageSet(decoded.images, request.spec, recipe, labels=labels, names=[f"toyface-{i}" for i in range(count)],
+    return ImageSet(decoded.images, request.spec, recipe, labels=labels, names=[f"toyface-{i}" for i in indices],
                     factor_names=tuple(FACTORS))
 
 
