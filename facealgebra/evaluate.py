@@ -358,8 +358,8 @@ def report_lines(result: dict) -> list[str]:
         [name, str(layer["dims"]), str(layer["active_dims"]), f"{layer['mmd']:.4f}"]
         for name, layer in zip(layer_names, result["layers"])])
     if not any(layer["active_dims"] for layer in result["layers"]):
-        lines.append("no active dims: the posterior means do not vary, so the decoder ignores the latents "
-                     "(posterior collapse)")
+        lines.append(f"no active dims (posterior-mean variance over {ACTIVE_VARIANCE} in no dim): the usual sign of "
+                     "posterior collapse")
     if "factors" in result:
         factors = result["factors"]
         lines += ["", f"normalised MI, max over each layer's dims (MIG {factors['mig']:.3f})"]
