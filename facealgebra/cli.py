@@ -320,13 +320,20 @@ def arith(
     layers_text: Optional[str] = typer.Option(None, "--layers", help="Only these layers, e.g. 1,2; the others "
                                               "stay the first term's."),
     save_latent: Optional[Path] = typer.Option(None, "--save-latent", help="Also save the result as a .npz."),
+    panel: bool = typer.Option(False, "--panel", help="Draw a strip: every term as the model sees it, then the "
+                               "result (then any --compare images)."),
+    compare: Optional[list[str]] = typer.Option(None, "--compare", help="With --panel: an image to show after "
+                                                "the result, such as the expected answer. Repeatable."),
     model: str = model_option,
     device: str = device_option,
     size: Optional[int] = size_option,
     as_json: bool = json_option,
 ) -> None:
     """Evaluate a latent expression and decode it: a term is an image, a .npz (its latent or mean) or a folder."""
+    import numpy as np
+
     from facealgebra.algebra import check_layers, evaluate, parse, parse_layers
+    from facealgebra.images import grid, load_image
     from facealgebra.operands import read_operand
 
     tokens = expression or []
@@ -335,7 +342,10 @@ def arith(
     check_output(out, as_json)
     if save_latent is not None:
         check_output(str(save_latent), as_json=False)
+    if compare and not panel:
+        raise FaceAlgebraError("--compare goes with --panel: it adds a column to the strip")
     operands = {term.operand: read_operand(term.operand) for term in terms}
+    expected = [load_image(path) for path in compare or []]
 
     from facealgebra import editing
 
@@ -346,6 +356,10 @@ def arith(
     codes = [editing.code_of(loaded, term.operand, operands[term.operand]) for term in terms]
     result = evaluate(terms, codes, " ".join(tokens), layers)
     image = editing.decode(loaded, result)[0]
+    if panel:
+        pictures = [editing.picture_of(loaded, operands[term.operand], code) for term, code in zip(terms, codes)]
+        pictures += [image] + [editing.picture_of(loaded, photo, None) for photo in expected]
+        image = grid(np.stack(pictures), columns=len(pictures))
     if save_latent is not None:
         result.save(save_latent)
         report(save_latent, result, as_json)

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from facealgebra.algebra import Term, evaluate, traversal
 from facealgebra.checkpoint import LoadedModel
@@ -97,6 +98,14 @@ def code_of(loaded: LoadedModel, text: str, operand: Operand) -> Latents:
         return encode_files(loaded, operand.images)[0].mean(text)
     layers = encode_arrays(loaded, preprocess(operand, loaded.preprocess)[None])
     return Latents(tuple(layers), (text,), loaded.fingerprint)
+
+
+def picture_of(loaded: LoadedModel, operand: Operand, code: Latents | None) -> np.ndarray:
+    """What a term looks like to the model, float [0, 1] (C, H, W): a photo after the model's preprocessing,
+    or the decoded code of a .npz or folder."""
+    if isinstance(operand, Image.Image):
+        return preprocess(operand, loaded.preprocess).astype(np.float32) / 255.0
+    return decode(loaded, code)[0]
 
 
 # ---- decoding --------------------------------------------------------------------------------------------------

@@ -97,6 +97,19 @@ def test_arith_layers_keeps_the_other_layers_bit_identical(tiny_model, faces, tm
     assert saved.layers[1].tobytes() != alone.layers[1].tobytes()
 
 
+def test_arith_panel_shows_each_term_the_result_and_the_comparison(tiny_model, faces, tmp_path):
+    a, b, c = faces
+    result = run_cli("arith", a, "-", b, "+", c, "--panel", "--compare", a, "-o", tmp_path / "panel.png",
+                     *model_args(tiny_model))
+    assert result.returncode == 0, result.stderr
+    panel = png(tmp_path / "panel.png")
+    tile = 16 + 2  # the tiny model's size plus the grid's padding
+    assert panel.shape[:2] == (tile + 2, 5 * tile + 2)
+    result_tile = panel[2:18, 3 * tile + 2:3 * tile + 18]
+    alone = run_cli("arith", a, "-", b, "+", c, "-o", "-", *model_args(tiny_model))
+    assert np.array_equal(result_tile, png(alone.stdout))
+
+
 def test_arith_writes_png_to_stdout_and_takes_npz_and_folder_terms(tiny_model, faces, tmp_path):
     encoded = run_cli("encode", faces[0].parent, "-o", tmp_path / "all.npz", *model_args(tiny_model))
     assert encoded.returncode == 0, encoded.stderr
@@ -244,9 +257,9 @@ def test_traverse_layer_beyond_the_model_is_refused(tiny_model, tmp_path):
     assert not (tmp_path / "t.png").exists()
 
 
-def test_missing_default_model_says_which_models_are_bundled(faces, tmp_path):
-    result = run_cli("arith", faces[0], "-o", tmp_path / "out.png", "--device", "cpu")
-    assert_usage_error(result, "model 'orl'", "bundled")
+def test_an_unknown_model_says_which_models_are_bundled(faces, tmp_path):
+    result = run_cli("arith", faces[0], "-o", tmp_path / "out.png", "--device", "cpu", "--model", "no-such-model")
+    assert_usage_error(result, "model 'no-such-model'", "bundled")
 
 
 @pytest.mark.parametrize("args, fragment", [
