@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerates every picture in examples/gallery/ from the bundled models, with facealgebra CLI commands only.
+#   bash examples/make_gallery.sh        (from anywhere; about a minute on a laptop CPU)
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p gallery
+run() { echo "+ facealgebra $*" >&2; facealgebra "$@" --device cpu; }
+
+# 1. Per-layer traversals (the paper's Figures 2 and 3): one panel per layer, layer 1 (lowest) on the left.
+#    Each row holds the other layers at one prior draw; the panel's layer walks from -3 to +3 across.
+run traverse --model mnist --layer all --samples 8 --steps 9 --range 3 --seed 0 --size 56 -o gallery/mnist-traverse.png
+run traverse --model orl --layer all --samples 6 --steps 7 --range 3 --seed 0 -o gallery/orl-traverse.png
+run traverse --model toyfaces --layer all --samples 6 --steps 7 --range 3 --seed 0 -o gallery/toyfaces-traverse.png
+
+# 2. Face arithmetic (the paper's Figure 4): a, b, c, then a - b + c (then the true answer, where one exists).
+#    Real faces: (the man with glasses - the same man without) + another face = that face with glasses.
+run arith a-glasses.png - b-no-glasses.png + d-man.png --panel --compare d-man-glasses.png --size 128 -o gallery/orl-arith-glasses-man.png
+run arith a-glasses.png - b-no-glasses.png + c-woman.png --panel --size 128 -o gallery/orl-arith-glasses-woman.png
+#    Toy faces, where the renderer knows the answer: the fifth column is the truth.
+for edit in glasses smile hair lighting; do
+  run arith --model toyfaces toyfaces/$edit-a.png - toyfaces/$edit-b.png + toyfaces/$edit-c.png --panel \
+      --compare toyfaces/$edit-expected.png --size 128 -o gallery/toyfaces-arith-$edit.png
+done
+
+# 3. The same edits restricted to one layer: lighting lives low, so --layers 1 moves only the light.
+run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 1 \
+    --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer1.png

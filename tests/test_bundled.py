@@ -1,0 +1,68 @@
+"""Every bundled model loads, matches the fingerprint in its card, and still reconstructs held-out data at least
+as well as its card says, so a broken or swapped weights file fails CI."""
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, run_cli
+from facealgebra.checkpoint import bundled_models, load_model
+from facealgebra.data import load_data
+from facealgebra.evaluate import encode_images
+from facealgebra.progress import CountProgress
+
+CARDS = REPO / "weights" / "README.md"
+BUNDLED = ("mnist", "orl", "toyfaces")
+
+
+def read_cards() -> dict[str, dict[str, str]]:
+    """The `## name` sections of weights/README.md, each with its `| key | value |` rows (backticks dropped)."""
+    cards: dict[str, dict[str, str]] = {}
+    current = None
+    for line in CARDS.read_text().splitlines():
+        heading = re.match(r"^## `?([\w-]+)`?\s*$", line)
+        if heading:
+            current = cards.setdefault(heading.group(1), {})
+        row = re.match(r"^\|\s*([^|]+?)\s*\|\s*(.+?)\s*\|\s*$", line)
+        if current is not None and row:
+            current[row.group(1).lower()] = row.group(2).strip("`")
+    return cards
+
+
+def test_every_bundled_model_has_a_card_and_a_file():
+    assert set(BUNDLED) <= set(bundled_models())
+    assert set(BUNDLED) <= set(read_cards())
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_matches_its_card(name):
+    card = read_cards()[name]
+    loaded = load_model(name)
+    assert loaded.fingerprint == card["fingerprint"]
+    cfg = loaded.model.cfg
+    held_out = load_data(card["held-out data"], cfg.image_size, cfg.channels)
+    _, _, errors = encode_images(loaded, held_out.images, "cpu", CountProgress("held-out", 0))
+    assert errors.mean() <= float(card["held-out mse"]) * 1.001
+
+
+def test_the_readme_main_job_runs_with_no_flags(tmp_path):
+    examples = REPO / "examples"
+    result = run_cli("arith", examples / "a-glasses.png", "-", examples / "b-no-glasses.png", "+",
+                     examples / "c-woman.png", "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (64, 64) and out.mode == "L"
+
+
+def test_colour_photos_of_other_sizes_reach_the_default_model(tmp_path):
+    rng = np.random.default_rng(0)
+    portrait = tmp_path / "portrait.jpg"
+    Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(portrait)
+    wide = tmp_path / "wide.png"
+    Image.fromarray(rng.integers(0, 256, (300, 700, 4), dtype=np.uint8), "RGBA").save(wide)
+    result = run_cli("arith", portrait, "-", wide, "+", REPO / "examples" / "c-woman.png", "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(io.BytesIO(result.stdout)).size == (64, 64)
