@@ -214,7 +214,7 @@ def write_results(path: Path, all_results: dict, commands: list[str], args: argp
         "Caveats: the flat MMD-VAE is one ladder stage deep (the config ties depth to the number of latent layers), "
         "so it differs in depth as well as in latent structure. Every figure is on images the models did not "
         "train on: toyfaces 20000 to 24999 (training used 0 to 19999), the MNIST test split, and for arithmetic "
-        "freshly drawn factor combinations (under 1% of them occur among the training faces).", "",
+        "freshly drawn factor combinations (2.4% of them occur among the training faces).", "",
         "## Findings", "", *findings(all_results), "",
     ]
     for study, results in all_results.items():
