@@ -93,20 +93,10 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=3000, batch_size=64),
         "64x64, 4 layers x 10 dims, narrow enough to train on a 2-core CPU",
     ),
-    "mnist-flat": Preset(
-        ModelConfig(image_size=28, channels=1, latent_dims=(6,), base_width=24, max_width=96),
-        TrainConfig(steps=5000, batch_size=100),
-        "mnist's flat twin: one layer of 6 dims (the flat MMD-VAE baseline of benchmarks/compare.py)",
-    ),
     "toyfaces32": Preset(
         ModelConfig(image_size=32, channels=3, latent_dims=(4, 4, 4), base_width=16, max_width=64),
         TrainConfig(steps=3000, batch_size=64),
         "32x32 colour, 3 layers x 4 dims, for toyfaces on a 2-core CPU",
-    ),
-    "toyfaces32-flat": Preset(
-        ModelConfig(image_size=32, channels=3, latent_dims=(12,), base_width=16, max_width=64),
-        TrainConfig(steps=3000, batch_size=64),
-        "toyfaces32's flat twin: one layer of 12 dims (the flat MMD-VAE baseline of benchmarks/compare.py)",
     ),
     "tiny": Preset(
         ModelConfig(image_size=16, channels=1, latent_dims=(2, 2), base_width=4, max_width=8),
@@ -114,6 +104,17 @@ PRESETS: dict[str, Preset] = {
         "16x16, 2 layers x 2 dims, for tests",
     ),
 }
+
+
+def flat_twin(name: str) -> Preset:
+    """The flat MMD-VAE baseline of a ladder preset: one layer holding the same total latent size."""
+    ladder = PRESETS[name]
+    flat = dataclasses.replace(ladder.model, latent_dims=(sum(ladder.model.latent_dims),))
+    return Preset(flat, ladder.train, f"{name}'s flat twin: one layer of {flat.latent_dims[0]} dims "
+                  "(the flat MMD-VAE baseline of benchmarks/compare.py)")
+
+
+PRESETS.update({f"{name}-flat": flat_twin(name) for name in ("mnist", "toyfaces32")})
 
 
 def get_preset(name: str) -> Preset:
