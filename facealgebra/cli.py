@@ -48,7 +48,8 @@ def root(debug: bool = typer.Option(False, "--debug", help="Show a traceback whe
 @app.command()
 def train(
     data: str = typer.Option(..., "--data", help="Data SPEC, e.g. mnist, synthetic:256 (see README)."),
-    preset: str = typer.Option("faces64-small", "--preset", help="mnist, faces64, faces64-small, tiny, or a comparison preset (toyfaces32, mnist-flat, toyfaces32-flat)."),
+    preset: str = typer.Option("faces64-small", "--preset", help="mnist, faces64, faces64-small, tiny, or a "
+                               "comparison preset (toyfaces32, mnist-flat, toyfaces32-flat)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the preset's)."),
     out: Path = typer.Option(..., "--out", help="Folder for model, trainer state, metrics and samples."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
