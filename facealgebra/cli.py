@@ -202,7 +202,7 @@ def encode(
             latents, rate = editing.encode_files(loaded, paths, progress.advance)
         finally:
             progress.close()
-        say(f"encoded {len(paths)} images at {rate:.1f} images/s")
+        say(f"encoded {len(paths)} image{'' if len(paths) == 1 else 's'} at {rate:.1f} images/s")
         if mean:
             latents = latents.mean(f"mean of {len(paths)} images")
     latents.save(out)

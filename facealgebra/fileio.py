@@ -28,7 +28,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     check_writable_dir(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # e.g. a read-only or virtual file system, where even root cannot create files
+        raise FaceAlgebraError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:

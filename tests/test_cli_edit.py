@@ -275,3 +275,8 @@ def test_usage_mistakes_are_one_line_errors(tiny_model, faces, tmp_path, args, f
     result = run_cli(*filled, *model_args(tiny_model))
     assert_usage_error(result, fragment)
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_an_output_on_a_read_only_file_system_is_one_error_line(tiny_model, faces):
+    result = run_cli("arith", faces[0], "-o", "/proc/facealgebra-out.png", *model_args(tiny_model))
+    assert_usage_error(result, "cannot write /proc/facealgebra-out.png")
