@@ -100,8 +100,8 @@ PRESETS: dict[str, Preset] = {
     ),
     "tiny": Preset(
         ModelConfig(image_size=16, channels=1, latent_dims=(2, 2), base_width=4, max_width=8),
-        TrainConfig(steps=200, batch_size=16, sample_every=100, save_every=100),
-        "16x16, 2 layers x 2 dims, for tests",
+        TrainConfig(steps=200, batch_size=16, lr=2e-3, sample_every=100, save_every=100),
+        "16x16, 2 layers x 2 dims, for tests (a higher learning rate, so a few hundred steps show learning)",
     ),
 }
 
