@@ -19,7 +19,7 @@ from facealgebra.evaluate import (
     normalised_mi,
     stratified_folds,
 )
-from tests.conftest import assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli
 
 FACTORS = {"a": 4, "b": 5, "c": 3, "d": 2}
 
