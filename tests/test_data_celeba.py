@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from celeba_fixture import ATTRIBUTES, attribute_values, partition_of, write_celeba
 
