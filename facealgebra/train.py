@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from facealgebra import __version__
-from facealgebra.checkpoint import load_model, load_train_state, save_model, save_train_state
+from facealgebra.checkpoint import LoadedModel, load_model, load_train_state, save_model, save_train_state
 from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
@@ -98,17 +98,28 @@ def sample_grid(model: VLAE, images: torch.Tensor, seed: int) -> np.ndarray:
 
 
 # ---- the loop --------------------------------------------------------------------------------------------------
-def resolve_configs(job: TrainJob, data: ImageSet, previous: ModelConfig | None) -> tuple[ModelConfig, TrainConfig]:
+RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment")  # a resumed run keeps these unless a flag overrides
+
+
+def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None) -> tuple[ModelConfig, TrainConfig]:
+    """The model config (the saved run's, when resuming) and the training config: the preset's defaults, then the
+    saved run's settings when resuming (so batches continue as before), then the flags given now."""
     preset = get_preset(job.preset)
-    model_cfg = previous or dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
-    if previous and job.reg and job.reg != previous.reg:
-        raise FaceAlgebraError(f"--reg {job.reg}: the run in {job.out} was trained with --reg {previous.reg}")
+    if previous:
+        model_cfg = previous.model.cfg
+        if job.reg and job.reg != model_cfg.reg:
+            raise FaceAlgebraError(f"--reg {job.reg}: the run in {job.out} was trained with --reg {model_cfg.reg}")
+        train_cfg = dataclasses.replace(preset.train, **{name: previous.training[name] for name in RESUMED_SETTINGS
+                                                         if name in previous.training})
+    else:
+        model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
+        train_cfg = preset.train
     overrides = {
         name: getattr(job, name)
         for name in ("steps", "batch_size", "lr", "seed", "sample_every", "save_every", "augment")
         if getattr(job, name) is not None
     }
-    train_cfg = dataclasses.replace(preset.train, **overrides)
+    train_cfg = dataclasses.replace(train_cfg, **overrides)
     for name in ("steps", "batch_size", "sample_every", "save_every"):
         if getattr(train_cfg, name) < 1:
             raise FaceAlgebraError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(train_cfg, name)}")
@@ -152,9 +163,9 @@ def run_training(
     prepare_out(job)
     model_path, state_path = job.out / MODEL_FILE, job.out / STATE_FILE
     previous = load_model(model_path) if job.resume else None
-    preset_cfg = previous.model.cfg if previous else get_preset(job.preset).model
-    data = load_data(job.data, preset_cfg.image_size, previous.model.cfg.channels if previous else None)
-    model_cfg, train_cfg = resolve_configs(job, data, previous.model.cfg if previous else None)
+    shape_cfg = previous.model.cfg if previous else get_preset(job.preset).model
+    data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if previous else None)
+    model_cfg, train_cfg = resolve_configs(job, data, previous)
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
     model = previous.model if previous else VLAE(model_cfg)

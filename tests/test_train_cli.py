@@ -41,9 +41,10 @@ def test_a_200_step_tiny_run_lowers_the_loss_and_writes_every_output(tmp_path):
 
 def test_a_resumed_run_continues_from_the_saved_step_with_the_same_batches(tmp_path):
     common = ["--data", "synthetic:64", "--preset", "tiny", "--device", "cpu", "--save-every", "20"]
+    settings = ["--seed", "3", "--batch-size", "8", "--lr", "1e-3"]  # not the preset's: --resume must keep them
     straight, split = tmp_path / "straight", tmp_path / "split"
     for steps, out in (("40", straight), ("20", split)):
-        result = run_cli("train", *common, "--steps", steps, "--out", out)
+        result = run_cli("train", *common, *settings, "--steps", steps, "--out", out)
         assert result.returncode == 0, result.stderr
     resumed = run_cli("train", *common, "--steps", "40", "--out", split, "--resume")
     assert resumed.returncode == 0, resumed.stderr
