@@ -60,10 +60,6 @@ def parallel_imap(function: Callable[..., Result], items: list[Item], descriptio
         progress.close()
 
 
-def parallel_map(function: Callable[..., Result], items: Iterable[Item], description: str, *args) -> list[Result]:
-    return list(parallel_imap(function, list(items), description, *args))
-
-
 def _call_with(function: Callable[..., Result], args: tuple, item: Item) -> Result:
     return function(item, *args)
 
