@@ -48,7 +48,6 @@ from facealgebra.data import ImageSet, parse_spec
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import save_png
 from facealgebra.losses import mmd_to_prior
-from facealgebra.model import reparameterise
 from facealgebra.progress import CountProgress
 
 EVAL_IMAGES = 10_000  # at most this many images (a seeded random subset) are encoded
@@ -93,7 +92,7 @@ def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device 
         x = to_unit(images[start:start + BATCH_SIZE], device)
         params = loaded.model.posterior(x)
         layer_means = [mu for mu, _ in params]
-        for layer, (mu, draw) in enumerate(zip(layer_means, reparameterise(params))):
+        for layer, (mu, draw) in enumerate(zip(layer_means, loaded.model.draw(params))):
             means[layer].append(mu.double().cpu().numpy())
             samples[layer].append(draw.float().cpu().numpy())
         errors.append(image_mse(loaded.model.decode(layer_means), x))

@@ -6,7 +6,8 @@ Sources:
   (the MMD regulariser that replaces the KL term, here applied to every ladder layer separately).
 
 Encoder (a ladder of L stages, shallow to deep):
-    h_0 = x,    h_l = f_l(h_{l-1}),    q(z_l | x) = N(mu_l(h_l), sigma_l(h_l)^2)
+    h_0 = x,    h_l = f_l(h_{l-1}),    q(z_l | x) = N(mu_l(h_l), sigma_l(h_l)^2)   (reg="kl")
+                                       z_l = mu_l(h_l)                            (reg="mmd", see VLAE.draw)
 so z_1 is read off a shallow network (low-level features) and z_L off the deepest one (high-level features).
 
 Decoder (the same ladder, top down):
@@ -143,9 +144,18 @@ class VLAE(nn.Module):
     def encode(self, x: torch.Tensor, sample: bool = False) -> list[torch.Tensor]:
         """Per-layer latents z_1 ... z_L: the posterior means, or reparameterised samples when `sample`."""
         params = self.posterior(x)
-        if not sample:
-            return [mu for mu, _ in params]
-        return reparameterise(params)
+        return self.draw(params) if sample else [mu for mu, _ in params]
+
+    def draw(self, params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+        """z_l ~ q(z_l | x): reparameterised samples for reg="kl"; for reg="mmd" the means themselves.
+
+        The MMD-VLAE's encoder is deterministic, as in InfoVAE's MMD-VAE. With a noisy encoder a layer can match
+        N(0, I) by carrying nothing (mu = 0, sigma = 1), and it did: a toyfaces run kept z1 and z2 at sigma = 1
+        for 2700 steps and never drew eyes or mouths. A deterministic layer can only match the prior by spreading
+        its codes over N(0, I), so every layer carries information from the first steps (all 40 dims active
+        after 250 steps). The sigma head is then unused, kept so that both regularisers share one file format.
+        """
+        return [mu for mu, _ in params] if self.cfg.reg == "mmd" else reparameterise(params)
 
     # ---- decoder -----------------------------------------------------------------------------------------------
     def decode(self, layer_latents: list[torch.Tensor]) -> torch.Tensor:
@@ -176,5 +186,5 @@ class VLAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
         """One training pass: reconstruction from sampled latents, the posterior parameters and the samples."""
         params = self.posterior(x)
-        samples = reparameterise(params)
+        samples = self.draw(params)
         return self.decode(samples), params, samples

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -28,12 +30,21 @@ def test_layer_count_and_channels_are_config(layers):
     assert out.shape == (2, 3, 20, 20) and 0.0 <= out.min() and out.max() <= 1.0
 
 
-def test_encode_gives_means_unless_asked_to_sample():
-    model = VLAE(PRESETS["tiny"].model).eval()
+def test_encode_gives_means_unless_a_kl_model_is_asked_to_sample():
+    model = VLAE(dataclasses.replace(PRESETS["tiny"].model, reg="kl")).eval()
     x = torch.rand(4, 1, 16, 16)
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(model.encode(x), model.encode(x)))
         assert not all(torch.equal(a, b) for a, b in zip(model.encode(x, sample=True), model.encode(x, sample=True)))
+
+
+def test_the_mmd_encoder_is_deterministic():
+    model = VLAE(PRESETS["tiny"].model).eval()
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(model.encode(x, sample=True), model.encode(x)))
+        x_hat, _, samples = model(x)
+        assert all(torch.equal(a, b) for a, b in zip(samples, model.encode(x)))
 
 
 def test_sample_is_reproducible_for_a_seed():
