@@ -124,10 +124,15 @@ MODEL_HELP = "A model file or run folder, or the name of a bundled model in weig
 SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's size), for viewing."
 JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
 OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
+ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
+              "(auto: on when the 'align' extra is installed and the model has a template).")
+FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
 model_option = typer.Option("orl", "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
+align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
+face_option = typer.Option(None, "--face", help=FACE_HELP)
 
 
 def check_output(out: str, as_json: bool) -> None:
@@ -169,9 +174,14 @@ def encode(
     model: str = model_option,
     device: str = device_option,
     as_json: bool = json_option,
+    align: str = align_option,
+    face: Optional[int] = face_option,
 ) -> None:
     """Encode images into a .npz of per-layer latents, their mean, or an attribute vector."""
+    from facealgebra.align import check_align_options, photo_input
     from facealgebra.operands import expand_inputs, images_in
+
+    check_align_options(align, face)
 
     modes = [bool(inputs), with_dir is not None or without_dir is not None, attr is not None or data is not None]
     if sum(modes) != 1:
@@ -190,16 +200,17 @@ def encode(
     from facealgebra.progress import CountProgress
 
     loaded = editing.load_for_editing(model, device)
+    photos = photo_input(loaded.preprocess, align, face, model)
     if modes[2]:
         latents = editing.attribute_vector(loaded, data, attr)
     elif modes[1]:
-        latents = editing.attribute_difference(editing.encode_files(loaded, sides[0])[0],
-                                               editing.encode_files(loaded, sides[1])[0],
+        latents = editing.attribute_difference(editing.encode_files(loaded, sides[0], photos)[0],
+                                               editing.encode_files(loaded, sides[1], photos)[0],
                                                f"with {with_dir} - without {without_dir}")
     else:
         progress = CountProgress("encode", len(paths))
         try:
-            latents, rate = editing.encode_files(loaded, paths, progress.advance)
+            latents, rate = editing.encode_files(loaded, paths, photos, progress.advance)
         finally:
             progress.close()
         say(f"encoded {len(paths)} image{'' if len(paths) == 1 else 's'} at {rate:.1f} images/s")
@@ -267,10 +278,15 @@ def traverse(
     device: str = device_option,
     size: Optional[int] = size_option,
     as_json: bool = json_option,
+    align: str = align_option,
+    face: Optional[int] = face_option,
 ) -> None:
     """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip."""
     from facealgebra.algebra import parse_layers
+    from facealgebra.align import check_align_options, photo_input
     from facealgebra.operands import read_operand
+
+    check_align_options(align, face)
 
     if (layer is None) == (between is None):
         raise FaceAlgebraError("give --layer K (or --layer all), or --between A B")
@@ -294,15 +310,16 @@ def traverse(
     from facealgebra.images import save_gif, to_pil
 
     loaded = editing.load_for_editing(model, device)
+    photos = photo_input(loaded.preprocess, align, face, model)
     num_layers = loaded.model.cfg.num_layers
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
-        start, end = (editing.code_of(loaded, text, operands[text]) for text in between)
+        start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
         codes, rows, panels = interpolate(start, end, steps, spherical), 1, 1
     else:
         layers = layers or tuple(range(1, num_layers + 1))
         check_layers(layers, num_layers, "--layer")
-        base = editing.code_of(loaded, from_operand, operands[from_operand]) if from_operand else None
+        base = editing.code_of(loaded, from_operand, operands[from_operand], photos) if from_operand else None
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
         rows, panels = samples, len(layers)
     images = editing.decode(loaded, codes)
@@ -329,14 +346,18 @@ def arith(
     device: str = device_option,
     size: Optional[int] = size_option,
     as_json: bool = json_option,
+    align: str = align_option,
+    face: Optional[int] = face_option,
 ) -> None:
     """Evaluate a latent expression and decode it: a term is an image, a .npz (its latent or mean) or a folder."""
     import numpy as np
 
     from facealgebra.algebra import check_layers, evaluate, parse, parse_layers
+    from facealgebra.align import check_align_options, photo_input
     from facealgebra.images import grid, load_image
     from facealgebra.operands import read_operand
 
+    check_align_options(align, face)
     tokens = expression or []
     terms = parse(tokens)
     layers = parse_layers(layers_text, "--layers") if layers_text is not None else None
@@ -351,20 +372,78 @@ def arith(
     from facealgebra import editing
 
     loaded = editing.load_for_editing(model, device)
+    photos = photo_input(loaded.preprocess, align, face, model)
     if layers is not None:
         check_layers(layers, loaded.model.cfg.num_layers, "--layers")
     scale = upscale_factor(size, loaded.model.cfg.image_size)
-    codes = [editing.code_of(loaded, term.operand, operands[term.operand]) for term in terms]
+    codes = [editing.code_of(loaded, term.operand, operands[term.operand], photos) for term in terms]
     result = evaluate(terms, codes, " ".join(tokens), layers)
     image = editing.decode(loaded, result)[0]
     if panel:
-        pictures = [editing.picture_of(loaded, operands[term.operand], code) for term, code in zip(terms, codes)]
-        pictures += [image] + [editing.picture_of(loaded, photo, None) for photo in expected]
+        pictures = [editing.picture_of(loaded, operands[term.operand], code, photos, term.operand)
+                    for term, code in zip(terms, codes)]
+        pictures += [image] + [editing.picture_of(loaded, photo, None, photos, path)
+                               for photo, path in zip(expected, compare or [])]
         image = grid(np.stack(pictures), columns=len(pictures))
     if save_latent is not None:
         result.save(save_latent)
         report(save_latent, result, as_json)
     write_image(image, out, scale, result, as_json)
+
+
+# ---- align -----------------------------------------------------------------------------------------------------
+@app.command("align")
+def align_photos(
+    inputs: list[str] = typer.Argument(..., metavar="PHOTOS...", help="Photos, or folders of photos."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for the crops: one PNG per face."),
+    model: str = typer.Option("orl", "--model", help="Align onto this model's landmark template. " + MODEL_HELP),
+    face: Optional[int] = typer.Option(None, "--face", help="Only this face of each photo, numbered from 1, left "
+                                       "to right (default: every face)."),
+) -> None:
+    """Find every face in the photos and write it aligned onto a model's landmark template, in the frame that
+    model's photos had: a training folder from raw photos (then train --data folder:OUT)."""
+    from facealgebra.align import check_align_options
+    from facealgebra.images import list_images
+
+    check_align_options("on", face)
+    check_writable_dir(out)
+    named = {}  # output stem -> photo: a folder's photos keep their place under it
+    for text in inputs:
+        folder = Path(text)
+        if not folder.exists():
+            raise FaceAlgebraError(f"{folder}: no such file or folder")
+        photos = [(path, path.relative_to(folder)) for path in list_images(folder)] if folder.is_dir() else \
+            [(folder, Path(folder.name))]
+        if folder.is_dir() and not photos:
+            raise FaceAlgebraError(f"{folder}: folder holds no images")
+        for path, relative in photos:
+            stem = relative.parent / relative.stem
+            if stem in named:
+                raise FaceAlgebraError(f"{path} and {named[stem]} would write the same crops; rename one")
+            named[stem] = path
+
+    from facealgebra import align
+    from facealgebra.checkpoint import load_model
+    from facealgebra.images import load_image, save_png
+
+    template = align.Template.of(load_model(model).preprocess)
+    if template is None:
+        raise FaceAlgebraError(f"--model {model}: has no landmark template to align onto; train it (or --resume it) "
+                               "with facealgebra[align] installed")
+    found = {}  # every photo is searched before any crop is written, so a photo without a face leaves no output
+    for stem, path in named.items():
+        faces = align.find_faces(load_image(path))
+        if not faces:
+            raise FaceAlgebraError(f"no face found in {path}")
+        found[stem] = {face: align.pick_face(faces, face, str(path))} if face else dict(enumerate(faces, start=1))
+    for stem, faces in found.items():
+        image = load_image(named[stem])
+        for number, detected in faces.items():
+            crop = align.aligned_crop(image, detected, template)
+            save_png(crop, str(out / stem.parent / f"{stem.name}-face{number}.png"))
+    count = sum(len(faces) for faces in found.values())
+    say(f"aligned {count} face{'' if count == 1 else 's'} from {len(found)} photo{'' if len(found) == 1 else 's'} "
+        f"into {out}")
 
 
 def stop_on_termination_signals() -> None:

@@ -1,5 +1,6 @@
 """The model side of the editing commands: encode images (in batches, decoding photos in a thread pool while the
 model runs), turn expression operands into codes, decode codes into images in [0, 1], lay out traversal figures.
+A PhotoInput (align.py) turns each photo into model input, aligned onto the model's face template or not.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import torch
 from PIL import Image
 
 from facealgebra.algebra import Term, evaluate, traversal
+from facealgebra.align import PhotoInput
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.images import grid, load_for_model, preprocess
+from facealgebra.images import grid
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
 
@@ -59,15 +61,16 @@ def encode_arrays(loaded: LoadedModel, images: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded)))]
 
 
-def encode_files(loaded: LoadedModel, paths: Sequence[Path],
+def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
                  on_batch: Callable[[int], None] | None = None) -> tuple[Latents, float]:
-    """Encode photos, decoding the next batches in threads while the model works; returns (latents, images/s)."""
+    """Encode photos, decoding (and aligning) the next batches in threads while the model works; returns
+    (latents, images/s)."""
     batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
     parts: list[list[np.ndarray]] = []
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(batch: Sequence[Path]) -> list[Future]:
-            return [pool.submit(load_for_model, path, loaded.preprocess) for path in batch]
+            return [pool.submit(photos.load, path) for path in batch]
 
         pending = deque(submit(batch) for batch in batches[:BATCHES_AHEAD])
         for index in range(len(batches)):
@@ -89,22 +92,23 @@ def encode_files(loaded: LoadedModel, paths: Sequence[Path],
     return Latents(layers, tuple(str(path) for path in paths), loaded.fingerprint), rate
 
 
-def code_of(loaded: LoadedModel, text: str, operand: Operand) -> Latents:
+def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput) -> Latents:
     """One row: an image's code, a .npz's single code or mean, or the mean code of a folder's images."""
     if isinstance(operand, Latents):
         operand.check_model(loaded.fingerprint, dims(loaded), text)
         return operand if len(operand) == 1 else operand.mean(text)
     if isinstance(operand, Folder):
-        return encode_files(loaded, operand.images)[0].mean(text)
-    layers = encode_arrays(loaded, preprocess(operand, loaded.preprocess)[None])
+        return encode_files(loaded, operand.images, photos)[0].mean(text)
+    layers = encode_arrays(loaded, photos(operand, text)[None])
     return Latents(tuple(layers), (text,), loaded.fingerprint)
 
 
-def picture_of(loaded: LoadedModel, operand: Operand, code: Latents | None) -> np.ndarray:
-    """What a term looks like to the model, float [0, 1] (C, H, W): a photo after the model's preprocessing,
-    or the decoded code of a .npz or folder."""
+def picture_of(loaded: LoadedModel, operand: Operand, code: Latents | None, photos: PhotoInput,
+               name: str) -> np.ndarray:
+    """What a term looks like to the model, float [0, 1] (C, H, W): a photo after the model's preprocessing
+    (and alignment), or the decoded code of a .npz or folder."""
     if isinstance(operand, Image.Image):
-        return preprocess(operand, loaded.preprocess).astype(np.float32) / 255.0
+        return photos(operand, name).astype(np.float32) / 255.0
     return decode(loaded, code)[0]
 
 

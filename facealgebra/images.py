@@ -67,14 +67,18 @@ def preprocess(image: Image.Image, recipe: dict) -> np.ndarray:
     (1.0 keeps the largest centred square; CelebA's 108-pixel crop of a 178-pixel width is 108/178).
     """
     image = to_mode(image, recipe["channels"])
-    width, height = image.size
-    side = max(1, round(min(width, height) * recipe.get("crop_fraction", 1.0)))
-    left, top = (width - side) // 2, (height - side) // 2
+    left, top, side = centre_square(*image.size, recipe.get("crop_fraction", 1.0))
     size = recipe["size"]
     image = image.resize((size, size), Image.Resampling.BICUBIC if side < size else Image.Resampling.LANCZOS,
                          box=(left, top, left + side, top + side))
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def centre_square(width: int, height: int, crop_fraction: float) -> tuple[int, int, int]:
+    """(left, top, side) of the centred square that preprocess crops from a width x height photo."""
+    side = max(1, round(min(width, height) * crop_fraction))
+    return (width - side) // 2, (height - side) // 2, side
 
 
 def load_for_model(path: str | os.PathLike, recipe: dict) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from facealgebra import __version__
+from facealgebra.align import detected_template
 from facealgebra.checkpoint import LoadedModel, load_model, load_train_state, save_model, save_train_state
 from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
@@ -166,6 +167,7 @@ def run_training(
     shape_cfg = previous.model.cfg if previous else get_preset(job.preset).model
     data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if previous else None)
     model_cfg, train_cfg = resolve_configs(job, data, previous)
+    recipe = recipe_with_template(data, previous, log)
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
     model = previous.model if previous else VLAE(model_cfg)
@@ -202,7 +204,7 @@ def run_training(
             "seed": train_cfg.seed, "augment": train_cfg.augment, "wall_seconds": round(wall, 1),
             "device": device_description(device), "version": __version__, "final": record,
         }
-        save_model(model_path, model, data.preprocess, training)
+        save_model(model_path, model, recipe, training)
         save_train_state(state_path, optimizer, step, rng_states(device), {"wall_seconds": wall})
 
     record: dict = {}
@@ -260,6 +262,17 @@ def run_training(
             sink.close()
     log(f"saved {model_path} at step {step} ({wall_before + time.perf_counter() - started:.0f} s of training)")
     return record
+
+
+def recipe_with_template(data: ImageSet, previous: LoadedModel | None, log: Callable[[str], None]) -> dict:
+    """The data's preprocess recipe with a landmark template for align.py: the data's own (a landmark file), else
+    the resumed model's, else one the face detector makes from the training photos, if it can."""
+    recipe = data.preprocess
+    if "template" in recipe:
+        return recipe
+    template = (previous.preprocess.get("template") if previous else None) or detected_template(data.sources,
+                                                                                                 recipe, log)
+    return {**recipe, "template": template} if template else recipe
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

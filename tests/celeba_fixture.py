@@ -16,6 +16,10 @@ ATTRIBUTES = (
 ).split()
 
 
+LANDMARK_COLUMNS = [f"{point}_{axis}" for point in ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
+                    for axis in "xy"]
+
+
 def attribute_values(index: int) -> list[int]:
     """Attribute j of photo i is +1 when bit j of i*2654435761 is set: varied, and recomputable by tests."""
     bits = (index * 2654435761) & ((1 << 40) - 1)
@@ -34,8 +38,14 @@ def photo(index: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def write_celeba(root: Path, layout: str, count: int) -> Path:
-    """A CelebA copy of `count` photos under root in the 'official' or 'kaggle' layout; returns root."""
+def landmark_values(index: int) -> list[int]:
+    """CelebA's five aligned points (lefteye, righteye, nose, leftmouth, rightmouth; x then y), near the real ones."""
+    return [69 + index % 3, 111, 108, 111 + index % 2, 89, 134, 73, 152, 105 - index % 4, 152]
+
+
+def write_celeba(root: Path, layout: str, count: int, landmarks: bool = False) -> Path:
+    """A CelebA copy of `count` photos under root in the 'official' or 'kaggle' layout, with the aligned landmark
+    table when `landmarks`; returns root."""
     names = [f"{i + 1:06d}.jpg" for i in range(count)]
     image_dir = root / "img_align_celeba" / ("img_align_celeba" if layout == "kaggle" else "")
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +57,10 @@ def write_celeba(root: Path, layout: str, count: int) -> Path:
             + [name + "," + ",".join(map(str, attribute_values(i))) for i, name in enumerate(names)]) + "\n")
         (root / "list_eval_partition.csv").write_text("\n".join(
             ["image_id,partition"] + [f"{name},{partition_of(i)}" for i, name in enumerate(names)]) + "\n")
+        if landmarks:
+            (root / "list_landmarks_align_celeba.csv").write_text("\n".join(
+                ["image_id," + ",".join(LANDMARK_COLUMNS)]
+                + [name + "," + ",".join(map(str, landmark_values(i))) for i, name in enumerate(names)]) + "\n")
     else:
         # the real file: a count line, names with a trailing space, values right-aligned in width 2
         (root / "list_attr_celeba.txt").write_text("\n".join(
@@ -54,4 +68,8 @@ def write_celeba(root: Path, layout: str, count: int) -> Path:
             + [name + " " + " ".join(f"{v:2d}" for v in attribute_values(i)) for i, name in enumerate(names)]) + "\n")
         (root / "list_eval_partition.txt").write_text(
             "\n".join(f"{name} {partition_of(i)}" for i, name in enumerate(names)) + "\n")
+        if landmarks:  # the real file: a count line, the column names, then values right-aligned in width 5
+            (root / "list_landmarks_align_celeba.txt").write_text("\n".join(
+                [str(count), " ".join(LANDMARK_COLUMNS)]
+                + [name + "".join(f"{v:5d}" for v in landmark_values(i)) for i, name in enumerate(names)]) + "\n")
     return root

@@ -32,11 +32,17 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
         assert fragment in lines[0], (fragment, lines[0])
 
 
+def train_tiny(out: Path, data: str, steps: int, *flags: str) -> subprocess.CompletedProcess:
+    """Train a `tiny` model on the CPU into `out` by the real CLI, which must succeed."""
+    result = run_cli("train", "--data", data, "--preset", "tiny", "--steps", str(steps), "--out", out,
+                     "--device", "cpu", *flags)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A `tiny` MMD-VLAE (16x16 grey, 2 layers x 2 dims) trained for 60 steps by the real CLI."""
     out = tmp_path_factory.mktemp("tiny-run") / "run"
-    result = run_cli("train", "--data", "synthetic:64", "--preset", "tiny", "--steps", "60", "--out", out,
-                     "--device", "cpu")
-    assert result.returncode == 0, result.stderr
+    train_tiny(out, "synthetic:64", 60)
     return out / "model.safetensors"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from celeba_fixture import ATTRIBUTES, attribute_values, partition_of, write_celeba
+import numpy as np
+from celeba_fixture import ATTRIBUTES, attribute_values, landmark_values, partition_of, write_celeba
 
 from facealgebra.data import load_data
 from facealgebra.errors import FaceAlgebraError
@@ -62,3 +63,19 @@ def test_bad_split_is_an_error(tmp_path):
     root = write_celeba(tmp_path, "official", 3)
     with pytest.raises(FaceAlgebraError, match="split must be one of"):
         load_data(f"celeba:{root}?split=everything", image_size=8)
+
+
+@pytest.mark.parametrize("layout", ["official", "kaggle"])
+def test_the_landmark_table_gives_the_template_for_alignment(tmp_path, layout):
+    root = write_celeba(tmp_path / layout, layout, 20, landmarks=True)
+    data = load_data(f"celeba:{root}?split=train", image_size=8)
+    template = data.preprocess["template"]
+    used = [int(name[:6]) - 1 for name in data.names]
+    expected = np.mean([landmark_values(i) for i in used], axis=0).reshape(5, 2) + 0.5  # pixel centres
+    assert template["frame"] == [178, 218] and template["faces"] == len(used) == 16
+    assert np.allclose(template["landmarks"], expected, atol=1e-3)
+
+
+def test_without_a_landmark_table_there_is_no_template(tmp_path):
+    root = write_celeba(tmp_path, "official", 10)
+    assert "template" not in load_data(f"celeba:{root}?split=all", image_size=8).preprocess

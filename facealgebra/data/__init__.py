@@ -29,6 +29,7 @@ class ImageSet:
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) ints, e.g. "digit", "identity"
     names: list[str] = field(default_factory=list)
     factor_names: tuple[str, ...] = ()  # labels that are independent ground-truth generative factors (toyfaces)
+    sources: list[Path] = field(default_factory=list)  # the photo file of each image, when it came from one
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:

@@ -7,7 +7,9 @@ Both layouts people have are read, and partial copies too (only the images prese
   and list_eval_partition.csv (`image_id,partition`).
 The files are parsed here (torchvision's CelebA refuses partial copies on md5). Attributes become 0/1 labels.
 Photos are 178x218; the recipe takes a centred square of `crop` pixels (108, as in the original VLAE code, or
-the common 148) and resizes it to the model's size.
+the common 148) and resizes it to the model's size. When list_landmarks_align_celeba.txt (.csv in the Kaggle
+layout) is present, the recipe also carries the landmark template that align.py warps photos onto: the mean of
+its five points over the images used.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facealgebra.align import template_record
 from facealgebra.data import DataRequest, ImageSet, register
 from facealgebra.data.folder import decode_files
 from facealgebra.errors import FaceAlgebraError
 
 SPLITS = {"train": "0", "valid": "1", "test": "2"}
-PHOTO_WIDTH = 178  # the shorter side of the aligned photos, which images.preprocess crops relative to
+PHOTO_WIDTH, PHOTO_HEIGHT = 178, 218  # images.preprocess crops relative to the shorter side
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Layout:
     images: str
     attributes: str
     partition: str
+    landmarks: str  # optional
 
     def files(self, root: Path) -> list[Path]:
         return [root / self.images, root / self.attributes, root / self.partition]
@@ -40,8 +44,10 @@ class Layout:
 
 # Kaggle's nested folder is the more specific test, so it goes first
 LAYOUTS = (
-    Layout("Kaggle", "img_align_celeba/img_align_celeba", "list_attr_celeba.csv", "list_eval_partition.csv"),
-    Layout("official", "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"),
+    Layout("Kaggle", "img_align_celeba/img_align_celeba", "list_attr_celeba.csv", "list_eval_partition.csv",
+           "list_landmarks_align_celeba.csv"),
+    Layout("official", "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt",
+           "list_landmarks_align_celeba.txt"),
 )
 
 
@@ -65,14 +71,15 @@ def read_rows(path: Path) -> list[list[str]]:
         return [line.split() for line in handle if line.strip()]
 
 
-def read_attributes(path: Path) -> tuple[list[str], dict[str, list[str]]]:
+def read_table(path: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """Column names and rows by image name, from the attribute or landmark table (both have the same shape)."""
     rows = read_rows(path)
     # .txt: a count line, then the names; .csv: a header that starts with image_id
     names, body = (rows[1], rows[2:]) if path.suffix != ".csv" else (rows[0][1:], rows[1:])
     table = {}
     for line, row in enumerate(body, start=len(rows) - len(body) + 1):
         if len(row) != len(names) + 1:
-            raise FaceAlgebraError(f"{path}: line {line} has {len(row) - 1} values for {len(names)} attributes")
+            raise FaceAlgebraError(f"{path}: line {line} has {len(row) - 1} values for {len(names)} columns")
         table[row[0]] = row[1:]
     return names, table
 
@@ -93,7 +100,7 @@ def load_celeba(request: DataRequest) -> ImageSet:
     crop = int(request.option("crop", "108", ("108", "148")))
     layout = detect_layout(root, request.spec)
     image_dir, attribute_file, partition_file = layout.files(root)
-    attribute_names, attributes = read_attributes(attribute_file)
+    attribute_names, attributes = read_table(attribute_file)
     partition = read_partition(partition_file)
     present = set(os.listdir(image_dir))
     chosen = sorted(name for name, part in partition.items()
@@ -106,4 +113,21 @@ def load_celeba(request: DataRequest) -> ImageSet:
     values = np.array([attributes[chosen[i]] for i in kept], dtype=np.int64)
     data.labels = {name: (values[:, column] > 0).astype(np.int64) for column, name in enumerate(attribute_names)}
     data.names = [chosen[i] for i in kept]
+    if (root / layout.landmarks).is_file():
+        data.preprocess = {**recipe, "template": landmark_template(root / layout.landmarks, data.names)}
     return data
+
+
+def landmark_template(path: Path, names: list[str]) -> dict:
+    """The mean of CelebA's five aligned landmarks (lefteye, righteye, nose, leftmouth, rightmouth; the eye
+    called left is on the image's left) over `names`. CelebA gives pixel indices; +0.5 moves them to pixel
+    centres in the continuous coordinates align.py uses."""
+    _, table = read_table(path)
+    rows = [table[name] for name in names if name in table]
+    if not rows:
+        raise FaceAlgebraError(f"{path}: lists none of the {len(names)} images used")
+    try:
+        points = np.array(rows, dtype=np.float64).reshape(len(rows), 5, 2) + 0.5
+    except ValueError:
+        raise FaceAlgebraError(f"{path}: expected ten whole-number coordinates per image") from None
+    return template_record(points.mean(axis=0), (PHOTO_WIDTH, PHOTO_HEIGHT), len(rows), path.name)

@@ -33,7 +33,9 @@ def decode_files(request: DataRequest, source: str, paths: list[Path], recipe: d
     warn_skipped(request.spec, decoded.failed)
     if not decoded.kept:
         raise FaceAlgebraError(f"data {request.spec!r}: none of its {len(paths)} image file(s) could be read")
-    return ImageSet(decoded.images, request.spec, recipe, names=[str(paths[i]) for i in decoded.kept]), decoded.kept
+    kept_paths = [paths[i] for i in decoded.kept]
+    return ImageSet(decoded.images, request.spec, recipe, names=[str(path) for path in kept_paths],
+                    sources=kept_paths), decoded.kept
 
 
 @register("folder")

@@ -26,4 +26,5 @@ def load_orl(request: DataRequest) -> ImageSet:
     names = [f"s{person}/{photo}.pgm" for person in range(1, PEOPLE + 1) for photo in photos]
     images = np.stack([preprocess(load_image(root / name), recipe) for name in names])
     identity = np.repeat(np.arange(PEOPLE, dtype=np.int64), len(photos))
-    return ImageSet(images, request.spec, recipe, labels={"identity": identity}, names=[f"orl/{n}" for n in names])
+    return ImageSet(images, request.spec, recipe, labels={"identity": identity}, names=[f"orl/{n}" for n in names],
+                    sources=[root / name for name in names])
