@@ -40,9 +40,12 @@ def stage_resolutions(cfg: ModelConfig) -> list[int]:
     return sizes
 
 
-def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-    """z_l = mu_l + sigma_l * eps, eps ~ N(0, I)."""
-    return [mu + torch.randn_like(mu) * log_sigma.exp() for mu, log_sigma in params]
+def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]],
+                   noise: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """z_l = mu_l + sigma_l * eps, eps ~ N(0, I): fresh draws, or the given `noise` (one eps per layer)."""
+    if noise is None:
+        noise = [torch.randn_like(mu) for mu, _ in params]
+    return [mu + eps.to(mu.dtype) * log_sigma.exp() for (mu, log_sigma), eps in zip(params, noise)]
 
 
 def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -173,8 +176,10 @@ class VLAE(nn.Module):
         device = device or next(self.parameters()).device
         return [torch.randn(n, d, generator=generator).to(device) for d in self.cfg.latent_dims]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-        """One training pass: reconstruction from sampled latents, the posterior parameters and the samples."""
+    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """One training pass: reconstruction from sampled latents, the posterior parameters and the samples.
+        `noise` fixes the reparameterisation's eps (training on several processes draws it for the whole batch)."""
         params = self.posterior(x)
-        samples = reparameterise(params)
+        samples = reparameterise(params, noise)
         return self.decode(samples), params, samples
