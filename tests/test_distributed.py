@@ -164,12 +164,15 @@ def test_killing_one_process_stops_the_other_and_keeps_the_checkpoint_intact(tmp
     try:
         ranks = workers(agent)
         os.kill(ranks[1], signal.SIGKILL)
+        killed_at = time.time()
         _, stderr = agent.communicate(timeout=90)
+        stopped_in = time.time() - killed_at
     finally:
         if agent.poll() is None:
             os.killpg(agent.pid, signal.SIGKILL)
     assert agent.returncode != 0
     assert is_gone(ranks[0]), "rank 0 outlived the run"
+    assert stopped_in < 20, "rank 0 did not stop by itself (torchrun kills a worker 30 s after asking it to stop)"
     assert "a training process stopped" in stderr and "saved at step" in stderr, stderr
     assert "Traceback" not in stderr.split("error: a training process stopped")[0], stderr
     assert assert_intact(out) >= 20  # the last completed step, saved by rank 0
@@ -181,11 +184,13 @@ def test_ctrl_c_stops_both_processes_at_one_step_and_saves_it(tmp_path):
     try:
         ranks = workers(agent)
         os.killpg(agent.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process gets SIGINT
+        interrupted_at = time.time()
         _, stderr = agent.communicate(timeout=90)
+        stopped_in = time.time() - interrupted_at
     finally:
         if agent.poll() is None:
             os.killpg(agent.pid, signal.SIGKILL)
-    assert all(is_gone(pid) for pid in ranks.values())
+    assert all(is_gone(pid) for pid in ranks.values()) and stopped_in < 20
     assert stderr.count("error: interrupted; checkpoint saved at step") == 2, stderr
     saved_steps = {line.rsplit(" ", 1)[1] for line in stderr.splitlines() if "checkpoint saved at step" in line}
     assert len(saved_steps) == 1, stderr  # both processes stopped after the same step
