@@ -158,20 +158,25 @@ def is_gone(pid: int) -> bool:
         return True
 
 
-def test_killing_one_process_stops_the_other_and_keeps_the_checkpoint_intact(tmp_path):
-    out = tmp_path / "run"
-    agent = start_long_run(out)
+def signal_and_wait(agent: subprocess.Popen, send) -> tuple[dict[int, int], str, float]:
+    """send(RANK -> pid) signals the run; returns those pids, torchrun's stderr and the seconds the run took to
+    end after the signal."""
     try:
         ranks = workers(agent)
-        os.kill(ranks[1], signal.SIGKILL)
-        killed_at = time.time()
+        send(ranks)
+        sent_at = time.time()
         _, stderr = agent.communicate(timeout=90)
-        stopped_in = time.time() - killed_at
+        return ranks, stderr, time.time() - sent_at
     finally:
         if agent.poll() is None:
             os.killpg(agent.pid, signal.SIGKILL)
-    assert agent.returncode != 0
-    assert is_gone(ranks[0]), "rank 0 outlived the run"
+
+
+def test_killing_one_process_stops_the_other_and_keeps_the_checkpoint_intact(tmp_path):
+    out = tmp_path / "run"
+    agent = start_long_run(out)
+    ranks, stderr, stopped_in = signal_and_wait(agent, lambda ranks: os.kill(ranks[1], signal.SIGKILL))
+    assert agent.returncode != 0 and is_gone(ranks[0]), "rank 0 outlived the run"
     assert stopped_in < 20, "rank 0 did not stop by itself (torchrun kills a worker 30 s after asking it to stop)"
     assert "a training process stopped" in stderr and "saved at step" in stderr, stderr
     assert "Traceback" not in stderr.split("error: a training process stopped")[0], stderr
@@ -181,15 +186,8 @@ def test_killing_one_process_stops_the_other_and_keeps_the_checkpoint_intact(tmp
 def test_ctrl_c_stops_both_processes_at_one_step_and_saves_it(tmp_path):
     out = tmp_path / "run"
     agent = start_long_run(out)
-    try:
-        ranks = workers(agent)
-        os.killpg(agent.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process gets SIGINT
-        interrupted_at = time.time()
-        _, stderr = agent.communicate(timeout=90)
-        stopped_in = time.time() - interrupted_at
-    finally:
-        if agent.poll() is None:
-            os.killpg(agent.pid, signal.SIGKILL)
+    # what a terminal's Ctrl-C does: every process of the session gets SIGINT
+    ranks, stderr, stopped_in = signal_and_wait(agent, lambda ranks: os.killpg(agent.pid, signal.SIGINT))
     assert all(is_gone(pid) for pid in ranks.values()) and stopped_in < 20
     assert stderr.count("error: interrupted; checkpoint saved at step") == 2, stderr
     saved_steps = {line.rsplit(" ", 1)[1] for line in stderr.splitlines() if "checkpoint saved at step" in line}
