@@ -52,7 +52,8 @@ def train(
                                "comparison preset (toyfaces32, mnist-flat, toyfaces32-flat)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the preset's)."),
     out: Path = typer.Option(..., "--out", help="Folder for model, trainer state, metrics and samples."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "
+                                             "torchrun the global batch is this x the number of processes."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -62,14 +63,14 @@ def train(
     save_every: Optional[int] = typer.Option(None, "--save-every"),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
 ) -> None:
-    """Train an MMD-VLAE on --data and save it in --out."""
+    """Train an MMD-VLAE on --data and save it in --out (one process, or several under torchrun)."""
     from facealgebra.config import REGULARISERS, get_preset
 
     get_preset(preset)  # an unknown preset fails before torch loads
     if reg is not None and reg not in REGULARISERS:
         raise FaceAlgebraError(f"--reg {reg!r}: choose one of {', '.join(REGULARISERS)}")
 
-    from facealgebra.devices import select_device
+    from facealgebra.distributed import launched_ranks, process_group, rank_device
     from facealgebra.progress import TrainProgress, stderr_is_terminal
     from facealgebra.train import TrainJob, run_training
 
@@ -77,7 +78,11 @@ def train(
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
                    resume=resume)
-    run_training(job, select_device(device), say, TrainProgress if stderr_is_terminal() else None)
+    ranks = launched_ranks()  # under torchrun, one of several processes; rank 0 alone talks and writes
+    chosen = rank_device(device, ranks)
+    with process_group(ranks, chosen):
+        run_training(job, chosen, say if ranks.is_main else (lambda message: None),
+                     TrainProgress if ranks.is_main and stderr_is_terminal() else None, ranks)
 
 
 # ---- eval ------------------------------------------------------------------------------------------------------

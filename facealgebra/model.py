@@ -41,9 +41,12 @@ def stage_resolutions(cfg: ModelConfig) -> list[int]:
     return sizes
 
 
-def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
-    """z_l = mu_l + sigma_l * eps, eps ~ N(0, I)."""
-    return [mu + torch.randn_like(mu) * log_sigma.exp() for mu, log_sigma in params]
+def reparameterise(params: list[tuple[torch.Tensor, torch.Tensor]],
+                   noise: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """z_l = mu_l + sigma_l * eps, eps ~ N(0, I): fresh draws, or the given `noise` (one eps per layer)."""
+    if noise is None:
+        noise = [torch.randn_like(mu) for mu, _ in params]
+    return [mu + eps.to(mu.dtype) * log_sigma.exp() for (mu, log_sigma), eps in zip(params, noise)]
 
 
 def conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -146,7 +149,8 @@ class VLAE(nn.Module):
         params = self.posterior(x)
         return self.draw(params) if sample else [mu for mu, _ in params]
 
-    def draw(self, params: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    def draw(self, params: list[tuple[torch.Tensor, torch.Tensor]],
+             noise: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """z_l ~ q(z_l | x): reparameterised samples for reg="kl"; for reg="mmd" the means themselves.
 
         The MMD-VLAE's encoder is deterministic, as in InfoVAE's MMD-VAE. With a noisy encoder a layer can match
@@ -155,7 +159,7 @@ class VLAE(nn.Module):
         its codes over N(0, I), so every layer carries information from the first steps (all 40 dims active
         after 250 steps). The sigma head is then unused, kept so that both regularisers share one file format.
         """
-        return [mu for mu, _ in params] if self.cfg.reg == "mmd" else reparameterise(params)
+        return [mu for mu, _ in params] if self.cfg.reg == "mmd" else reparameterise(params, noise)
 
     # ---- decoder -----------------------------------------------------------------------------------------------
     def decode(self, layer_latents: list[torch.Tensor]) -> torch.Tensor:
@@ -183,8 +187,10 @@ class VLAE(nn.Module):
         device = device or next(self.parameters()).device
         return [torch.randn(n, d, generator=generator).to(device) for d in self.cfg.latent_dims]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-        """One training pass: reconstruction from sampled latents, the posterior parameters and the samples."""
+    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+        """One training pass: reconstruction from sampled latents, the posterior parameters and the samples.
+        `noise` fixes the reparameterisation's eps (training on several processes draws it for the whole batch)."""
         params = self.posterior(x)
-        samples = self.draw(params)
+        samples = self.draw(params, noise)
         return self.decode(samples), params, samples

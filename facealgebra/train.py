@@ -1,19 +1,32 @@
-"""The training loop: batches, loss, Adam, progress, sample grids, checkpoints and resume.
+"""The training loop: batches, loss, Adam, progress, sample grids, checkpoints and resume, for one process or
+for several under torchrun (DistributedDataParallel; see distributed.py).
 
 Batches are stateless functions of (seed, step): step s of epoch e takes a slice of a permutation seeded by
 (seed, e). A resumed run therefore sees exactly the batches the uninterrupted run would have seen, and only the
 optimizer, the step and the RNG states (for the reparameterisation noise, the prior draws and augmentation) need
 saving.
+
+Several processes. The global batch of a step is batch_size x world_size images, drawn from (seed, step) exactly
+as one process would draw a batch of that size; rank r trains on rows r*batch_size ... (r+1)*batch_size of it, so
+within an epoch every process sees its own shard of the permutation. Every process draws every random number of
+the global batch (flips, shifts, reparameterisation noise, prior draws) and keeps the rows of its own images, so
+the random states of all processes stay equal to each other and to those of one process training on the whole
+global batch. The regularisers are those of the global batch (see `global_regularisers`), so N processes with
+--batch-size B train the same model as one process with --batch-size N*B, up to float rounding; and the saved
+state does not depend on the number of processes, which lets --resume continue a run with any number of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,6 +36,7 @@ from facealgebra.align import detected_template
 from facealgebra.checkpoint import LoadedModel, load_model, load_train_state, save_model, save_train_state
 from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
+from facealgebra.distributed import Ranks, average, gather_rows, wrap
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
 from facealgebra.fileio import atomic_path, check_writable_dir
 from facealgebra.images import grid, save_png, to_pil
@@ -55,11 +69,18 @@ class TrainJob:
 
 
 # ---- batches ---------------------------------------------------------------------------------------------------
-def batch_indices(num_images: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
-    steps_per_epoch = max(1, num_images // batch_size)
+def batch_indices(num_images: int, batch_size: int, seed: int, step: int, ranks: Ranks = Ranks()) -> torch.Tensor:
+    """This process's `batch_size` images of the global batch of batch_size x world_size drawn for `step`."""
+    global_size = batch_size * ranks.world_size
+    steps_per_epoch = max(1, num_images // global_size)
     epoch, position = divmod(step, steps_per_epoch)
     order = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return order[position * batch_size:(position + 1) * batch_size]
+    return order[position * global_size:(position + 1) * global_size][own_rows(batch_size, ranks)]
+
+
+def own_rows(batch_size: int, ranks: Ranks) -> slice:
+    """Where this process's images sit in the global batch."""
+    return slice(ranks.rank * batch_size, (ranks.rank + 1) * batch_size)
 
 
 def to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -68,14 +89,16 @@ def to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else batch
 
 
-def augment(batch: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Random horizontal flips and shifts of up to max_shift pixels (edges replicated), per image."""
-    flip = torch.rand(batch.shape[0]) < 0.5
+def augment(batch: torch.Tensor, max_shift: int, ranks: Ranks = Ranks()) -> torch.Tensor:
+    """Random horizontal flips and shifts of up to max_shift pixels (edges replicated), per image. The random
+    numbers are drawn for the global batch; this process applies those of its own images."""
+    count, rows = batch.shape[0] * ranks.world_size, own_rows(batch.shape[0], ranks)
+    flip = (torch.rand(count) < 0.5)[rows]
     batch = torch.where(flip.to(batch.device)[:, None, None, None], batch.flip(3), batch)
     if max_shift:
         padded = torch.nn.functional.pad(batch, [max_shift] * 4, mode="replicate")
         size = batch.shape[-1]
-        shifts = torch.randint(0, 2 * max_shift + 1, (batch.shape[0], 2))
+        shifts = torch.randint(0, 2 * max_shift + 1, (count, 2))[rows]
         batch = torch.stack([padded[i, :, dy:dy + size, dx:dx + size] for i, (dy, dx) in enumerate(shifts.tolist())])
     return batch
 
@@ -102,16 +125,27 @@ def sample_grid(model: VLAE, images: torch.Tensor, seed: int) -> np.ndarray:
 RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment")  # a resumed run keeps these unless a flag overrides
 
 
-def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None) -> tuple[ModelConfig, TrainConfig]:
+def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
+                    world_size: int = 1) -> tuple[ModelConfig, TrainConfig]:
     """The model config (the saved run's, when resuming) and the training config: the preset's defaults, then the
-    saved run's settings when resuming (so batches continue as before), then the flags given now."""
+    saved run's settings when resuming (so batches continue as before), then the flags given now.
+
+    batch_size is per process, as --batch-size is. A saved run records its global batch, and a resumed run keeps
+    that global batch by sharing it out over however many processes it has now, so it continues with the very
+    batches it would have seen. The learning rate is the saved run's or --lr's, never rescaled."""
     preset = get_preset(job.preset)
     if previous:
         model_cfg = previous.model.cfg
         if job.reg and job.reg != model_cfg.reg:
             raise FaceAlgebraError(f"--reg {job.reg}: the run in {job.out} was trained with --reg {model_cfg.reg}")
-        train_cfg = dataclasses.replace(preset.train, **{name: previous.training[name] for name in RESUMED_SETTINGS
-                                                         if name in previous.training})
+        saved = {name: previous.training[name] for name in RESUMED_SETTINGS if name in previous.training}
+        if "batch_size" in saved and job.batch_size is None:
+            if saved["batch_size"] % world_size:
+                raise FaceAlgebraError(
+                    f"--resume: the run in {job.out} trained on global batches of {saved['batch_size']}, which "
+                    f"{world_size} processes cannot share equally; pass --batch-size (per process) to choose anew")
+            saved["batch_size"] //= world_size
+        train_cfg = dataclasses.replace(preset.train, **saved)
     else:
         model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
         train_cfg = preset.train
@@ -129,7 +163,7 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None)
     return model_cfg, train_cfg
 
 
-def prepare_out(job: TrainJob) -> None:
+def prepare_out(job: TrainJob, writer: bool = True) -> None:
     check_writable_dir(job.out)
     if job.out.exists() and not job.out.is_dir():
         raise FaceAlgebraError(f"--out {job.out}: is a file, expected a folder")
@@ -138,7 +172,8 @@ def prepare_out(job: TrainJob) -> None:
         raise FaceAlgebraError(f"--resume: {job.out} holds no {MODEL_FILE} and {STATE_FILE} to continue from")
     if has_model and not job.resume:
         raise FaceAlgebraError(f"--out {job.out} already holds a model: pass --resume to continue it, or choose another folder")
-    (job.out / "samples").mkdir(parents=True, exist_ok=True)
+    if writer:
+        (job.out / "samples").mkdir(parents=True, exist_ok=True)
 
 
 def rng_states(batch_rng_device: torch.device) -> dict[str, torch.Tensor]:
@@ -154,19 +189,61 @@ def restore_rng(states: dict[str, torch.Tensor], device: torch.device) -> None:
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
+def global_regularisers(reg: str, params: list[tuple[torch.Tensor, torch.Tensor]], samples: list[torch.Tensor],
+                        values_per_image: int, ranks: Ranks) -> list[torch.Tensor]:
+    """The per-layer regularisers of the global batch, computed in every process.
+
+    MMD is computed on the latents gathered from all processes, not on each process's local batch. MMD^2 is not
+    a mean of per-image terms: its U-statistic compares every pair of samples, and a mean of W local estimates
+    over B samples each is another, noisier estimator that never compares two images held by different
+    processes (the kernel terms over n samples have variance of order 1/n, so the per-layer match to N(0, I)
+    would weaken as the run spreads over more processes). On the gathered latents the loss is the one a single
+    process computes on the global batch, whatever the number of processes; the gather costs one (B, d_l)
+    all-gather per layer, a few hundred bytes.
+
+    Gradients: every process computes the same MMD (same gathered latents, same prior draws, since the random
+    states are equal), so the gather's backward, which sums over processes the gradient with respect to each
+    process's rows, gives W x dMMD/dz_r; DDP's averaging over W processes divides that by W again. Each parameter
+    gets exactly the one-process dMMD/dtheta, with no rescaling anywhere. The reconstruction term is a mean over
+    images, so its local gradients averaged by DDP are the global mean's gradient.
+
+    KL (the baseline) is also a mean of per-image terms, so the local one suffices, for the same reason.
+    """
+    if reg == "mmd":
+        samples = [gather_rows(z, ranks) for z in samples]
+    return layer_regularisers(reg, params, samples, values_per_image)
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """While the loop runs, SIGINT and SIGTERM ask it to stop after the current step instead of raising wherever
+    they land: a checkpoint then always holds a completed step, and under torchrun (whose agent signals every
+    process, and does when one of them fails) the processes agree on the step to stop after."""
+    requested: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: requested.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_training(
     job: TrainJob,
     device: torch.device,
     log: Callable[[str], None],
     progress_factory: Callable[[int, int], "TrainProgress"] | None = None,
+    ranks: Ranks = Ranks(),
 ) -> dict:
-    """Train (or continue) the model described by `job`; returns the final metrics record."""
-    prepare_out(job)
+    """Train (or continue) the model described by `job`; returns the final metrics record. Under torchrun every
+    process runs this with its own `ranks`, inside distributed.process_group; rank 0 alone writes files."""
+    prepare_out(job, ranks.is_main)
     model_path, state_path = job.out / MODEL_FILE, job.out / STATE_FILE
     previous = load_model(model_path) if job.resume else None
     shape_cfg = previous.model.cfg if previous else get_preset(job.preset).model
     data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if previous else None)
-    model_cfg, train_cfg = resolve_configs(job, data, previous)
+    model_cfg, train_cfg = resolve_configs(job, data, previous, ranks.world_size)
     recipe = recipe_with_template(data, previous, log)
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
@@ -174,6 +251,7 @@ def run_training(
     model.to(device).train()
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
+    trained = wrap(model, ranks, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     start_step, wall_before = 0, 0.0
     if job.resume:
@@ -182,84 +260,112 @@ def run_training(
         wall_before = float(extra.get("wall_seconds", 0.0))
         for group in optimizer.param_groups:
             group["lr"] = train_cfg.lr
-        drop_metrics_after(job.out / METRICS_FILE, start_step)
+        if ranks.is_main:
+            drop_metrics_after(job.out / METRICS_FILE, start_step)
         log(f"resuming {job.out} from step {start_step}")
     if start_step >= train_cfg.steps:
         raise FaceAlgebraError(f"--steps {train_cfg.steps}: the run in {job.out} is already at step {start_step}")
 
     images = torch.from_numpy(data.images)
-    batch_size = min(train_cfg.batch_size, len(images))
-    if batch_size < 2:
-        raise FaceAlgebraError(f"data {job.data!r} holds {len(images)} image(s); training needs at least 2")
+    batch_size = min(train_cfg.batch_size, len(images) // ranks.world_size)
+    global_batch = batch_size * ranks.world_size
+    if global_batch < 2:
+        raise FaceAlgebraError(f"data {job.data!r} holds {len(images)} image(s); training on {ranks.world_size} "
+                               f"process(es) needs at least {max(2, ranks.world_size)}")
+    rows = own_rows(batch_size, ranks)
     values_per_image = model_cfg.channels * model_cfg.image_size ** 2
     amp = device.type == "cuda"
     preview = to_float(images[torch.linspace(0, len(images) - 1, 8).long()], device)
+    batching = (f"batch {batch_size}, {device}" if ranks.world_size == 1 else
+                f"global batch {global_batch} = {batch_size} x {ranks.world_size} processes on {device.type}")
     log(f"training {job.preset} ({model_cfg.num_layers} layers x {list(model_cfg.latent_dims)} dims, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, reg={model_cfg.reg}) on {len(images):,} "
-        f"images from {job.data}, batch {batch_size}, {device}")
+        f"images from {job.data}, {batching}, lr {train_cfg.lr:g}")
 
-    def checkpoint(step: int, wall: float, record: dict) -> None:
+    def checkpoint(step: int, wall: float, record: dict, rng: dict[str, torch.Tensor]) -> None:
+        if not ranks.is_main:
+            return
         training = {
-            "data": job.data, "preset": job.preset, "steps": step, "batch_size": batch_size, "lr": train_cfg.lr,
+            "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
             "seed": train_cfg.seed, "augment": train_cfg.augment, "wall_seconds": round(wall, 1),
-            "device": device_description(device), "version": __version__, "final": record,
+            "processes": ranks.world_size, "device": device_description(device), "version": __version__,
+            "final": record,
         }
-        save_model(model_path, model, recipe, training)
-        save_train_state(state_path, optimizer, step, rng_states(device), {"wall_seconds": wall})
+        # Both files are written in full before either replaces its predecessor: a save cut short leaves the
+        # previous pair, never a model from one step beside the trainer state of another.
+        with atomic_path(model_path) as model_tmp, atomic_path(state_path) as state_tmp:
+            save_model(model_tmp, model, recipe, training)
+            save_train_state(state_tmp, optimizer, step, rng, {"wall_seconds": wall})
 
     record: dict = {}
     started = time.perf_counter()
     sink = progress_factory(start_step, train_cfg.steps) if progress_factory else None
+    metrics = open(job.out / METRICS_FILE, "a") if ranks.is_main else None
     window_start, window_images = time.perf_counter(), 0
     step = start_step
-    try:
-        with open(job.out / METRICS_FILE, "a") as metrics:
+    with stop_requests() as stop_requested:
+        try:
             while step < train_cfg.steps:
-                x = to_float(images[batch_indices(len(images), batch_size, train_cfg.seed, step)], device)
+                completed_rng = rng_states(device)  # the state after `step` steps, should a peer fail mid-step
+                x = to_float(images[batch_indices(len(images), batch_size, train_cfg.seed, step, ranks)], device)
                 if train_cfg.augment:
-                    x = augment(x, max_shift=max(1, model_cfg.image_size // 16))
+                    x = augment(x, max_shift=max(1, model_cfg.image_size // 16), ranks=ranks)
+                noise = [torch.randn(global_batch, dim, device=device)[rows] for dim in model_cfg.latent_dims]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    x_hat, params, samples = model(x)
+                    x_hat, params, samples = trained(x, noise)
                 recon = reconstruction(x_hat, x)
-                regs = layer_regularisers(model_cfg.reg, params, samples, values_per_image)
+                regs = global_regularisers(model_cfg.reg, params, samples, values_per_image, ranks)
                 loss = recon + model_cfg.beta * torch.stack(regs).sum()
-                if not torch.isfinite(loss):
+                # the global batch's figures, and whether any process was asked to stop: one small all-reduce
+                stop_vote = torch.tensor(float(stop_requested()), device=device)
+                stats = average(torch.stack([loss, recon, *regs, stop_vote]).detach(), ranks).tolist()
+                global_loss, global_recon, *global_regs, stop_votes = stats
+                if not np.isfinite(global_loss):
                     raise TrainingError(
-                        f"loss became {loss.item()} at step {step + 1}; stopped. The last good checkpoint in "
+                        f"loss became {global_loss} at step {step + 1}; stopped. The last good checkpoint in "
                         f"{job.out} is kept: try a lower --lr and --resume"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 step += 1
-                window_images += batch_size
+                window_images += global_batch
 
                 saving = step % train_cfg.save_every == 0 or step == train_cfg.steps
                 if saving or step % train_cfg.log_every == 0:  # a checkpoint always carries a fresh record
                     now = time.perf_counter()
                     record = {
-                        "step": step, "loss": loss.item(), "recon": recon.item(),
-                        model_cfg.reg: [round(r.item(), 6) for r in regs],
+                        "step": step, "loss": global_loss, "recon": global_recon,
+                        model_cfg.reg: [round(r, 6) for r in global_regs],
                         "images_per_s": round(window_images / max(now - window_start, 1e-9), 1),
                         "wall_s": round(wall_before + now - started, 2),
                     }
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
+                    if metrics:
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
                     window_start, window_images = now, 0
                     if sink:
                         sink.update(step, record)
-                if step % train_cfg.sample_every == 0 or step == train_cfg.steps:
+                if ranks.is_main and (step % train_cfg.sample_every == 0 or step == train_cfg.steps):
                     save_png(to_pil(sample_grid(model, preview, train_cfg.seed)), str(job.out / "samples" / f"step-{step:06d}.png"))
-                if saving:
-                    checkpoint(step, wall_before + time.perf_counter() - started, record)
-                    if not sink:
+                if saving or stop_votes:
+                    checkpoint(step, wall_before + time.perf_counter() - started, record, rng_states(device))
+                    if saving and not sink:
                         log(format_record(record))
-    except KeyboardInterrupt:
-        checkpoint(step, wall_before + time.perf_counter() - started, record)
-        raise Interrupted(step) from None
-    finally:
-        if sink:
-            sink.close()
+                if stop_votes:
+                    raise Interrupted(step)
+        except RuntimeError as exc:  # under torchrun, mostly a collective failing because another process died
+            if ranks.world_size == 1:
+                raise
+            # No step is ever half applied (a collective fails before optimizer.step): the state is `step`'s.
+            checkpoint(step, wall_before + time.perf_counter() - started, record, completed_rng)
+            saved = f"; the run in {job.out} is saved at step {step}: --resume continues it" if ranks.is_main else ""
+            raise TrainingError(f"a training process stopped ({first_sentence(exc)}){saved}") from None
+        finally:
+            if metrics:
+                metrics.close()
+            if sink:
+                sink.close()
     log(f"saved {model_path} at step {step} ({wall_before + time.perf_counter() - started:.0f} s of training)")
     return record
 
@@ -282,6 +388,11 @@ def drop_metrics_after(path: Path, step: int) -> None:
     kept = [line for line in path.read_text().splitlines(keepends=True) if line.strip() and json.loads(line)["step"] <= step]
     with atomic_path(path) as tmp:
         tmp.write_text("".join(kept))
+
+
+def first_sentence(error: Exception) -> str:
+    """"Read error [127.0.0.1]:50394: Connection reset by peer" from gloo's long, located message."""
+    return re.sub(r"^\[[^\]]*\] ", "", str(error).splitlines()[0]).split(". ")[0]
 
 
 def format_record(record: dict) -> str:
