@@ -25,3 +25,8 @@ done
 # 3. The lighting edit on one layer only: `facealgebra eval` finds lighting mostly in z3 of the bundled model.
 run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 3 \
     --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer3.png
+
+# 4. Raw photos (needs the align extra): tilted, small or off-centre faces are found and aligned to the orl
+#    model's landmark template first; the panel shows each term as the model sees it after alignment.
+run arith photos/glasses-small.png - photos/no-glasses-small.png + photos/astronaut.jpg --align on --panel \
+    --size 128 -o gallery/orl-arith-raw-photos.png
