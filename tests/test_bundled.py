@@ -58,11 +58,21 @@ def test_the_readme_main_job_runs_with_no_flags(tmp_path):
 
 
 def test_colour_photos_of_other_sizes_reach_the_default_model(tmp_path):
-    rng = np.random.default_rng(0)
-    portrait = tmp_path / "portrait.jpg"
-    Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(portrait)
-    wide = tmp_path / "wide.png"
-    Image.fromarray(rng.integers(0, 256, (300, 700, 4), dtype=np.uint8), "RGBA").save(wide)
+    portrait = REPO / "examples" / "photos" / "astronaut.jpg"  # 512x512 colour
+    wide = tmp_path / "wide.png"  # the same face small, off-centre, on a 700x300 RGBA canvas
+    canvas = Image.new("RGBA", (700, 300), (40, 90, 160, 255))
+    canvas.paste(Image.open(portrait).resize((200, 200)), (420, 60))
+    canvas.save(wide)
     result = run_cli("arith", portrait, "-", wide, "+", REPO / "examples" / "c-woman.png", "-o", "-")
     assert result.returncode == 0, result.stderr
     assert Image.open(io.BytesIO(result.stdout)).size == (64, 64)
+
+
+def test_the_default_model_aligns_faces_and_plain_crops_without_alignment(tmp_path):
+    assert "template" in load_model("orl").preprocess
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)).save(noise)
+    refused = run_cli("arith", noise, "+", REPO / "examples" / "c-woman.png", "-o", tmp_path / "out.png")
+    assert refused.returncode == 2 and "no face found" in refused.stderr and not (tmp_path / "out.png").exists()
+    plain = run_cli("arith", noise, "+", REPO / "examples" / "c-woman.png", "--align", "off", "-o", tmp_path / "out.png")
+    assert plain.returncode == 0, plain.stderr
