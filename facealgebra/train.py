@@ -244,7 +244,8 @@ def run_training(
     shape_cfg = previous.model.cfg if previous else get_preset(job.preset).model
     data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if previous else None)
     model_cfg, train_cfg = resolve_configs(job, data, previous, ranks.world_size)
-    recipe = recipe_with_template(data, previous, log)
+    # only rank 0 saves the recipe, so only it runs the face detector over the training photos
+    recipe = recipe_with_template(data, previous, log) if ranks.is_main else data.preprocess
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
     model = previous.model if previous else VLAE(model_cfg)
