@@ -77,6 +77,9 @@ def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
                             world_size=ranks.world_size, timeout=COLLECTIVE_TIMEOUT)
     try:
         yield
+        # A clean finish waits for every process before tearing down: a process that left while rank 0 was still
+        # saving its last checkpoint sometimes died in gloo's teardown ("terminate called", exit -6).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
