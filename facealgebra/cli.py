@@ -58,6 +58,9 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start a new run from this model's weights (a path, "
+                                       "run folder or bundled name) with a fresh optimizer, e.g. to fine-tune a "
+                                       "bundled model on your own photos."),
     reg: Optional[str] = typer.Option(None, "--reg", help="mmd (MMD-VLAE, default) or kl (the original VLAE)."),
     sample_every: Optional[int] = typer.Option(None, "--sample-every"),
     save_every: Optional[int] = typer.Option(None, "--save-every"),
@@ -67,6 +70,8 @@ def train(
     from facealgebra.config import REGULARISERS, get_preset
 
     get_preset(preset)  # an unknown preset fails before torch loads
+    if init is not None and resume:
+        raise FaceAlgebraError("--init starts a new run and --resume continues one: pass only one of them")
     if reg is not None and reg not in REGULARISERS:
         raise FaceAlgebraError(f"--reg {reg!r}: choose one of {', '.join(REGULARISERS)}")
 
@@ -77,7 +82,7 @@ def train(
     stop_on_termination_signals()
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
-                   resume=resume)
+                   resume=resume, init=init)
     ranks = launched_ranks()  # under torchrun, one of several processes; rank 0 alone talks and writes
     chosen = rank_device(device, ranks)
     with process_group(ranks, chosen):

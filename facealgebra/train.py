@@ -66,6 +66,7 @@ class TrainJob:
     augment: bool | None = None
     device: str = "auto"
     resume: bool = False
+    init: str | None = None  # a model (path or bundled name) whose weights a new run starts from
 
 
 # ---- batches ---------------------------------------------------------------------------------------------------
@@ -126,18 +127,25 @@ RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment")  # a resumed run keep
 
 
 def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
-                    world_size: int = 1) -> tuple[ModelConfig, TrainConfig]:
-    """The model config (the saved run's, when resuming) and the training config: the preset's defaults, then the
-    saved run's settings when resuming (so batches continue as before), then the flags given now.
+                    world_size: int = 1, initial: LoadedModel | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """The model config (the saved run's when resuming, the --init model's when starting from one) and the
+    training config: the preset's defaults, then the saved run's settings when resuming (so batches continue as
+    before), then the flags given now. A run started from --init takes only the shape from that model: its
+    training settings are the preset's and the flags', as for any new run.
 
     batch_size is per process, as --batch-size is. A saved run records its global batch, and a resumed run keeps
     that global batch by sharing it out over however many processes it has now, so it continues with the very
     batches it would have seen. The learning rate is the saved run's or --lr's, never rescaled."""
     preset = get_preset(job.preset)
-    if previous:
-        model_cfg = previous.model.cfg
+    start = previous or initial
+    if start:
+        model_cfg = start.model.cfg
         if job.reg and job.reg != model_cfg.reg:
-            raise FaceAlgebraError(f"--reg {job.reg}: the run in {job.out} was trained with --reg {model_cfg.reg}")
+            source = f"the run in {job.out}" if previous else f"--init {job.init}"
+            raise FaceAlgebraError(f"--reg {job.reg}: {source} was trained with --reg {model_cfg.reg}")
+    else:
+        model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
+    if previous:
         saved = {name: previous.training[name] for name in RESUMED_SETTINGS if name in previous.training}
         if "batch_size" in saved and job.batch_size is None:
             if saved["batch_size"] % world_size:
@@ -147,7 +155,6 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
             saved["batch_size"] //= world_size
         train_cfg = dataclasses.replace(preset.train, **saved)
     else:
-        model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
         train_cfg = preset.train
     overrides = {
         name: getattr(job, name)
@@ -241,14 +248,16 @@ def run_training(
     prepare_out(job, ranks.is_main)
     model_path, state_path = job.out / MODEL_FILE, job.out / STATE_FILE
     previous = load_model(model_path) if job.resume else None
-    shape_cfg = previous.model.cfg if previous else get_preset(job.preset).model
-    data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if previous else None)
-    model_cfg, train_cfg = resolve_configs(job, data, previous, ranks.world_size)
+    initial = load_initial(job.init) if job.init else None
+    start = previous or initial  # the model whose weights and shape this run continues from, if any
+    shape_cfg = start.model.cfg if start else get_preset(job.preset).model
+    data = load_data(job.data, shape_cfg.image_size, shape_cfg.channels if start else None)
+    model_cfg, train_cfg = resolve_configs(job, data, previous, ranks.world_size, initial)
     # only rank 0 saves the recipe, so only it runs the face detector over the training photos
     recipe = recipe_with_template(data, previous, log) if ranks.is_main else data.preprocess
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
-    model = previous.model if previous else VLAE(model_cfg)
+    model = start.model if start else VLAE(model_cfg)
     model.to(device).train()
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -283,6 +292,10 @@ def run_training(
         f"{sum(p.numel() for p in model.parameters()):,} parameters, reg={model_cfg.reg}) on {len(images):,} "
         f"images from {job.data}, {batching}, lr {train_cfg.lr:g}")
 
+    # where the weights began: a run from --init keeps that record, and a resumed run keeps its own
+    started_from = ({"init": {"model": job.init, "fingerprint": initial.fingerprint}} if initial else
+                    {"init": previous.training["init"]} if previous and "init" in previous.training else {})
+
     def checkpoint(step: int, wall: float, record: dict, rng: dict[str, torch.Tensor]) -> None:
         if not ranks.is_main:
             return
@@ -290,7 +303,7 @@ def run_training(
             "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
             "seed": train_cfg.seed, "augment": train_cfg.augment, "wall_seconds": round(wall, 1),
             "processes": ranks.world_size, "device": device_description(device), "version": __version__,
-            "final": record,
+            "final": record, **started_from,
         }
         # Both files are written in full before either replaces its predecessor: a save cut short leaves the
         # previous pair, never a model from one step beside the trainer state of another.
@@ -369,6 +382,13 @@ def run_training(
                 sink.close()
     log(f"saved {model_path} at step {step} ({wall_before + time.perf_counter() - started:.0f} s of training)")
     return record
+
+
+def load_initial(path_or_name: str) -> LoadedModel:
+    try:
+        return load_model(path_or_name)
+    except FaceAlgebraError as exc:
+        raise FaceAlgebraError(f"--init: {exc}") from None
 
 
 def recipe_with_template(data: ImageSet, previous: LoadedModel | None, log: Callable[[str], None]) -> dict:

@@ -55,6 +55,48 @@ def test_a_resumed_run_continues_from_the_saved_step_with_the_same_batches(tmp_p
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_init_starts_a_new_run_from_a_models_weights_and_records_it(tiny_model, tmp_path):
+    out = tmp_path / "tuned"
+    # a learning rate too small to move any weight: what the run saves is what it started from
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--lr", "1e-12",
+                     "--out", out, "--device", "cpu", "--init", tiny_model)
+    assert result.returncode == 0, result.stderr
+    start, tuned = load_model(tiny_model), load_model(out)
+    weights = tuned.model.state_dict()
+    assert all(torch.allclose(weights[k], v, atol=1e-6) for k, v in start.model.state_dict().items())
+    assert tuned.training["init"] == {"model": str(tiny_model), "fingerprint": start.fingerprint}
+    assert tuned.training["steps"] == 2 and tuned.training["lr"] == 1e-12  # this run's settings, not the start's
+
+
+def test_init_takes_the_shape_of_its_model_not_the_preset(tiny_model, tmp_path):
+    out = tmp_path / "tuned"
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "mnist", "--steps", "2", "--batch-size", "8",
+                     "--out", out, "--device", "cpu", "--init", tiny_model)
+    assert result.returncode == 0, result.stderr
+    assert load_model(out).model.cfg == load_model(tiny_model).model.cfg
+
+
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (["--init", "no-such-model"], ["--init", "no-such-model"]),
+        (["--init", "tiny", "--resume"], ["--init", "--resume"]),
+    ],
+)
+def test_bad_init_exits_2_with_one_error_line(tiny_model, tmp_path, flags, fragments):
+    flags = [str(tiny_model) if flag == "tiny" else flag for flag in flags]
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--out",
+                     tmp_path / "run", "--device", "cpu", *flags)
+    assert_usage_error(result, *fragments)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_init_refuses_another_regulariser(tiny_model, tmp_path):
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--out",
+                     tmp_path / "run", "--device", "cpu", "--init", tiny_model, "--reg", "kl")
+    assert_usage_error(result, "--reg kl", "--init", "mmd")
+
+
 def test_batches_are_a_function_of_seed_and_step():
     first = batch_indices(100, 32, seed=0, step=5)
     assert torch.equal(first, batch_indices(100, 32, seed=0, step=5))
