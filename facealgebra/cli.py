@@ -62,6 +62,8 @@ def train(
                                        "run folder or bundled name) with a fresh optimizer, e.g. to fine-tune a "
                                        "bundled model on your own photos."),
     reg: Optional[str] = typer.Option(None, "--reg", help="mmd (MMD-VLAE, default) or kl (the original VLAE)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="Weight of each layer's regulariser against the "
+                                         "per-pixel reconstruction (default 1, weighted equally)."),
     sample_every: Optional[int] = typer.Option(None, "--sample-every"),
     save_every: Optional[int] = typer.Option(None, "--save-every"),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
@@ -82,7 +84,7 @@ def train(
     stop_on_termination_signals()
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
-                   resume=resume, init=init)
+                   resume=resume, init=init, beta=beta)
     ranks = launched_ranks()  # under torchrun, one of several processes; rank 0 alone talks and writes
     chosen = rank_device(device, ranks)
     with process_group(ranks, chosen):

@@ -24,6 +24,11 @@ Definitions (latents are posterior means unless said otherwise; layers are numbe
 - Probe: multinomial logistic regression on one layer's standardised latents, scored by stratified
   PROBE_FOLDS-fold cross-validation: every image is predicted once, by a probe fit on the other folds. Chance:
   the same, always answering the fit folds' most common label.
+- Factor reconstruction (toyfaces): for each factor f, faces with random factors; each is reconstructed,
+  decode(encode(x)), and compared (MSE) with the renderings of that face at every value of f, the other factors
+  kept. "accuracy": how often the nearest rendering has the face's true value of f: 1 when the reconstruction
+  draws f right, about "chance" (1 / the number of values) when it draws the same thing whatever f is. It asks
+  of the pictures what the probes ask of the latents: is the factor there.
 - Arithmetic (toyfaces): triples where a and b differ in factor f only, c is random but has b's value of f; the
   truth d is c with a's value of f, drawn by the renderer. "psnr": PSNR(decode(z_a - z_b + z_c), d), every
   layer edited; "psnr_layer": only the layer holding f edited, the other layers z_c's. Two references:
@@ -58,6 +63,7 @@ PROBE_FOLDS = 4
 PROBE_L2 = 1e-3
 PROBE_ITERATIONS = 200
 ARITHMETIC_TRIPLES = 300  # per factor
+RECONSTRUCTED_FACES = 250  # per factor
 BATCH_SIZE = 250
 MSE_FLOOR = 1e-10
 
@@ -236,6 +242,31 @@ def label_probes(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: i
     return results
 
 
+# ---- factor reconstruction -------------------------------------------------------------------------------------
+@torch.no_grad()
+def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], render: Renderer,
+                          factors: dict[str, int], image_size: int, channels: int, seed: int,
+                          device: torch.device | str = "cpu", faces: int = RECONSTRUCTED_FACES,
+                          progress: CountProgress | None = None) -> dict[str, dict]:
+    """Per factor with two or more values: how often a reconstruction is nearest to the rendering with the true
+    value of that factor (see the module docstring), and the chance of that."""
+    rng = np.random.default_rng(seed)
+    results = {}
+    for factor, count in factors.items():
+        if count < 2:
+            continue
+        drawn = [{name: int(rng.integers(n)) for name, n in factors.items()} for _ in range(faces)]
+        variants = render_batch(render, [{**face, factor: value} for face in drawn for value in range(count)],
+                                image_size, channels, device).view(faces, count, channels, image_size, image_size)
+        truth = torch.tensor([face[factor] for face in drawn], device=variants.device)
+        rebuilt = reconstruct(variants[torch.arange(faces, device=variants.device), truth])
+        distances = (variants - rebuilt[:, None]).pow(2).flatten(2).mean(2)
+        results[factor] = {"accuracy": float((distances.argmin(1) == truth).float().mean()), "chance": 1 / count}
+        if progress:
+            progress.advance()
+    return results
+
+
 # ---- arithmetic ------------------------------------------------------------------------------------------------
 def sample_quadruple(factors: dict[str, int], changed: str, rng: np.random.Generator) -> list[dict[str, int]]:
     """[a, b, c, d]: a and b differ in `changed` only, c has b's value of it, d is c with a's value."""
@@ -301,9 +332,9 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
     subset = np.sort(np.random.default_rng(seed).permutation(len(data))[:EVAL_IMAGES])
     labels = {name: values[subset] for name, values in data.labels.items()}
     probe_labels = {name: values for name, values in labels.items() if len(np.unique(values)) > 1}
-    arithmetic_batches = -(-ARITHMETIC_TRIPLES // BATCH_SIZE) * len(data.factor_names) if has_renderer(data) else 0
+    renderer_batches = (-(-ARITHMETIC_TRIPLES // BATCH_SIZE) + 1) * len(data.factor_names) if has_renderer(data) else 0
     progress = CountProgress("evaluate", -(-len(subset) // BATCH_SIZE)
-                             + cfg.num_layers * len(probe_labels) + arithmetic_batches)
+                             + cfg.num_layers * len(probe_labels) + renderer_batches)
     device = torch.device(device)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -328,10 +359,13 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
             if has_renderer(data):
                 from facealgebra.data.toyfaces import FACTORS, render
 
+                factor_counts = {name: FACTORS[name] for name in data.factor_names}
+                result["factor_reconstruction"] = factor_reconstruction(
+                    lambda x: model.decode(model.encode(x)), render, factor_counts, cfg.image_size, cfg.channels,
+                    seed, device, progress=progress)
                 result["arithmetic"] = arithmetic_psnr(
-                    model.encode, model.decode, render, {name: FACTORS[name] for name in data.factor_names},
-                    result["factors"]["holding_layer"], cfg.image_size, cfg.channels, seed, device,
-                    progress=progress)
+                    model.encode, model.decode, render, factor_counts, result["factors"]["holding_layer"],
+                    cfg.image_size, cfg.channels, seed, device, progress=progress)
     finally:
         progress.close()
     return result
@@ -370,6 +404,12 @@ def report_lines(result: dict) -> list[str]:
         lines += table(["label", "chance", *layer_names], [
             [name, f"{probe['chance']:.3f}", *(f"{a:.3f}" for a in probe["layers"])]
             for name, probe in result["probes"].items()])
+    if "factor_reconstruction" in result:
+        lines += ["", "factor reconstruction: how often the reconstruction is nearest to the rendering with the "
+                  "true value"]
+        lines += table(["factor", "chance", "accuracy"], [
+            [name, f"{score['chance']:.3f}", f"{score['accuracy']:.3f}"]
+            for name, score in result["factor_reconstruction"].items()])
     if "arithmetic" in result:
         lines += ["", "arithmetic PSNR (dB): decode(z_a - z_b + z_c) against the rendered truth"]
         lines += table(["factor", "layer", "all layers", "that layer", "unedited", "reconstruction"], [

@@ -67,6 +67,7 @@ class TrainJob:
     device: str = "auto"
     resume: bool = False
     init: str | None = None  # a model (path or bundled name) whose weights a new run starts from
+    beta: float | None = None  # the regulariser's weight; the model's (or preset's) when not given
 
 
 # ---- batches ---------------------------------------------------------------------------------------------------
@@ -145,6 +146,10 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
             raise FaceAlgebraError(f"--reg {job.reg}: {source} was trained with --reg {model_cfg.reg}")
     else:
         model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
+    if job.beta is not None:
+        if not job.beta >= 0:
+            raise FaceAlgebraError(f"--beta must be 0 or more, not {job.beta}")
+        model_cfg = dataclasses.replace(model_cfg, beta=job.beta)
     if previous:
         saved = {name: previous.training[name] for name in RESUMED_SETTINGS if name in previous.training}
         if "batch_size" in saved and job.batch_size is None:
@@ -258,6 +263,7 @@ def run_training(
 
     torch.manual_seed(train_cfg.seed)  # weight init; a resumed run restores its saved RNG state below
     model = start.model if start else VLAE(model_cfg)
+    model.cfg = model_cfg  # a started-from model keeps its shape; --beta may change the objective it saves
     model.to(device).train()
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)

@@ -12,6 +12,7 @@ from PIL import Image
 from facealgebra.evaluate import (
     arithmetic_psnr,
     cross_validated_accuracy,
+    factor_reconstruction,
     layer_mi,
     logistic_regression,
     majority_label,
@@ -113,6 +114,25 @@ def test_arithmetic_in_the_wrong_layer_misses():
         assert score["psnr_layer"] == pytest.approx(score["psnr_unedited"]), name
 
 
+# ---- factor reconstruction -------------------------------------------------------------------------------------
+def test_a_perfect_reconstruction_draws_every_factor():
+    scores = factor_reconstruction(lambda x: x, linear_render, FACTORS, image_size=16, channels=1, seed=0, faces=50)
+    assert {name: score["accuracy"] for name, score in scores.items()} == {name: 1.0 for name in FACTORS}
+    assert {name: score["chance"] for name, score in scores.items()} == {name: 1 / n for name, n in FACTORS.items()}
+
+
+def test_a_reconstruction_that_ignores_a_factor_scores_about_chance():
+    def blank_band_a(x: torch.Tensor) -> torch.Tensor:  # factor a's band drawn at one level whatever a is
+        x = x.clone()
+        x[..., :16 // len(FACTORS)] = 0.5
+        return x
+
+    scores = factor_reconstruction(blank_band_a, linear_render, FACTORS, image_size=16, channels=1, seed=0,
+                                   faces=400)
+    assert abs(scores["a"]["accuracy"] - 0.25) < 0.1  # a's middle values tie; argmin keeps the first
+    assert all(scores[name]["accuracy"] == 1.0 for name in ("b", "c", "d"))
+
+
 # ---- the command -----------------------------------------------------------------------------------------------
 def test_eval_command_writes_json_and_repeats_exactly(tiny_model, tmp_path):
     first, second = tmp_path / "first.json", tmp_path / "second.json"
@@ -150,6 +170,8 @@ def test_eval_on_toyfaces_measures_factors_and_arithmetic_and_plots(tiny_model, 
     assert len(figures["factors"]["mi"]) == 2 and all(len(row) == len(names) for row in figures["factors"]["mi"])
     assert 0.0 <= figures["factors"]["mig"] <= 1.0
     assert set(figures["arithmetic"]) == set(names) and set(figures["probes"]) == set(names)
+    assert set(figures["factor_reconstruction"]) == set(names)
+    assert all(0.0 <= score["accuracy"] <= 1.0 for score in figures["factor_reconstruction"].values())
     assert all(score["layer"] == figures["factors"]["holding_layer"][name]
                for name, score in figures["arithmetic"].items())
     with Image.open(plot) as image:

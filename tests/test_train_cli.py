@@ -97,6 +97,16 @@ def test_init_refuses_another_regulariser(tiny_model, tmp_path):
     assert_usage_error(result, "--reg kl", "--init", "mmd")
 
 
+def test_beta_weights_the_regulariser_and_is_saved_with_the_model(tiny_model, tmp_path):
+    out = tmp_path / "unregularised"
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "10", "--out", out,
+                     "--device", "cpu", "--init", tiny_model, "--beta", "0")
+    assert result.returncode == 0, result.stderr
+    record = read_metrics(out)[-1]
+    assert record["loss"] == pytest.approx(record["recon"]) and any(abs(m) > 1e-4 for m in record["mmd"])
+    assert load_model(out).model.cfg.beta == 0.0 and load_model(tiny_model).model.cfg.beta == 1.0
+
+
 def test_batches_are_a_function_of_seed_and_step():
     first = batch_indices(100, 32, seed=0, step=5)
     assert torch.equal(first, batch_indices(100, 32, seed=0, step=5))
@@ -111,6 +121,7 @@ def test_batches_are_a_function_of_seed_and_step():
         (["--data", "nonsense:abc"], ["unknown data spec 'nonsense:abc'"]),
         (["--reg", "wasserstein"], ["--reg 'wasserstein'"]),
         (["--steps", "0"], ["--steps must be at least 1"]),
+        (["--beta", "-1"], ["--beta must be 0 or more"]),
         (["--device", "cuda:9"], ["--device cuda:9"]),
     ],
 )
