@@ -22,9 +22,9 @@ for edit in glasses smile hair lighting; do
       --compare toyfaces/$edit-expected.png --size 128 -o gallery/toyfaces-arith-$edit.png
 done
 
-# 3. The lighting edit on one layer only: `facealgebra eval` finds lighting mostly in z4 of the bundled model (normalised MI).
-run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 4 \
-    --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer4.png
+# 3. The lighting edit on one layer only: `facealgebra eval` finds lighting mostly in z1 of the bundled model (normalised MI).
+run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 1 \
+    --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer1.png
 
 # 4. Raw photos (needs the align extra): tilted, small or off-centre faces are found and aligned to the orl
 #    model's landmark template first; the panel shows each term as the model sees it after alignment.
