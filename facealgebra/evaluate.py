@@ -242,6 +242,12 @@ def label_probes(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: i
     return results
 
 
+# ---- toyfaces: renderings with known factors ------------------------------------------------------------------
+def draw_factors(factors: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
+    """A random face: each factor uniform over its values."""
+    return {name: int(rng.integers(count)) for name, count in factors.items()}
+
+
 # ---- factor reconstruction -------------------------------------------------------------------------------------
 @torch.no_grad()
 def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], render: Renderer,
@@ -255,7 +261,7 @@ def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], r
     for factor, count in factors.items():
         if count < 2:
             continue
-        drawn = [{name: int(rng.integers(n)) for name, n in factors.items()} for _ in range(faces)]
+        drawn = [draw_factors(factors, rng) for _ in range(faces)]
         variants = render_batch(render, [{**face, factor: value} for face in drawn for value in range(count)],
                                 image_size, channels, device).view(faces, count, channels, image_size, image_size)
         truth = torch.tensor([face[factor] for face in drawn], device=variants.device)
@@ -270,9 +276,9 @@ def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], r
 # ---- arithmetic ------------------------------------------------------------------------------------------------
 def sample_quadruple(factors: dict[str, int], changed: str, rng: np.random.Generator) -> list[dict[str, int]]:
     """[a, b, c, d]: a and b differ in `changed` only, c has b's value of it, d is c with a's value."""
-    a = {name: int(rng.integers(count)) for name, count in factors.items()}
+    a = draw_factors(factors, rng)
     b = {**a, changed: (a[changed] + int(rng.integers(1, factors[changed]))) % factors[changed]}
-    c = {**{name: int(rng.integers(count)) for name, count in factors.items()}, changed: b[changed]}
+    c = {**draw_factors(factors, rng), changed: b[changed]}
     return [a, b, c, {**c, changed: a[changed]}]
 
 
