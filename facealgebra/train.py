@@ -175,7 +175,7 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
     return model_cfg, train_cfg
 
 
-def prepare_out(job: TrainJob, writer: bool = True) -> None:
+def check_out(job: TrainJob) -> None:
     check_writable_dir(job.out)
     if job.out.exists() and not job.out.is_dir():
         raise FaceAlgebraError(f"--out {job.out}: is a file, expected a folder")
@@ -184,8 +184,6 @@ def prepare_out(job: TrainJob, writer: bool = True) -> None:
         raise FaceAlgebraError(f"--resume: {job.out} holds no {MODEL_FILE} and {STATE_FILE} to continue from")
     if has_model and not job.resume:
         raise FaceAlgebraError(f"--out {job.out} already holds a model: pass --resume to continue it, or choose another folder")
-    if writer:
-        (job.out / "samples").mkdir(parents=True, exist_ok=True)
 
 
 def rng_states(batch_rng_device: torch.device) -> dict[str, torch.Tensor]:
@@ -250,7 +248,7 @@ def run_training(
 ) -> dict:
     """Train (or continue) the model described by `job`; returns the final metrics record. Under torchrun every
     process runs this with its own `ranks`, inside distributed.process_group; rank 0 alone writes files."""
-    prepare_out(job, ranks.is_main)
+    check_out(job)
     model_path, state_path = job.out / MODEL_FILE, job.out / STATE_FILE
     previous = load_model(model_path) if job.resume else None
     initial = load_initial(job.init) if job.init else None
@@ -289,6 +287,8 @@ def run_training(
         raise FaceAlgebraError(f"data {job.data!r} holds {len(images)} image(s); training on {ranks.world_size} "
                                f"process(es) needs at least {max(2, ranks.world_size)}")
     rows = own_rows(batch_size, ranks)
+    if ranks.is_main:  # made once every input has been checked: a refused run leaves no folder behind
+        (job.out / "samples").mkdir(parents=True, exist_ok=True)
     values_per_image = model_cfg.channels * model_cfg.image_size ** 2
     amp = device.type == "cuda"
     preview = to_float(images[torch.linspace(0, len(images) - 1, 8).long()], device)

@@ -88,7 +88,7 @@ def test_bad_init_exits_2_with_one_error_line(tiny_model, tmp_path, flags, fragm
     result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--out",
                      tmp_path / "run", "--device", "cpu", *flags)
     assert_usage_error(result, *fragments)
-    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_init_refuses_another_regulariser(tiny_model, tmp_path):
@@ -131,7 +131,7 @@ def test_bad_train_input_exits_2_with_one_error_line(tmp_path, args, fragments):
         base[flag] = value
     result = run_cli("train", *[item for pair in base.items() for item in pair])
     assert_usage_error(result, *fragments)
-    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert not (tmp_path / "run").exists()  # not even an empty folder
 
 
 def test_an_unwritable_out_is_refused(tmp_path):
