@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,48 @@ def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cp
     model.to(device).eval()
     return LoadedModel(model, json.loads(metadata["preprocess"]), json.loads(metadata.get("training", "{}")),
                        stored_print, path)
+
+
+# ---- storage precision -----------------------------------------------------------------------------------------
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+STORAGE_TOLERANCE = 1 / 255  # one step of an 8-bit pixel: a change below it cannot show in a saved PNG
+CHECK_DRAWS = 256
+
+
+@torch.no_grad()
+def storage_error(model: VLAE, dtype: torch.dtype, draws: int = CHECK_DRAWS, seed: int = 0) -> float:
+    """The largest change, in pixel values in [0, 1], that rounding the weights to `dtype` makes to the model's
+    outputs: faces decoded from `draws` prior draws, and those faces encoded and decoded again (so the encoder is
+    checked too). Computed in float32 on the CPU, as the model is used after loading."""
+    rounded = VLAE(model.cfg)
+    rounded.load_state_dict({name: t.detach().cpu().to(dtype).float() for name, t in model.state_dict().items()})
+    original = VLAE(model.cfg)
+    original.load_state_dict({name: t.detach().cpu().float() for name, t in model.state_dict().items()})
+    original.eval()
+    rounded.eval()
+    latents = original.prior_latents(draws, seed, "cpu")
+    faces = original.decode(latents)
+    changes = [faces - rounded.decode(latents),
+               original.decode(original.encode(faces)) - rounded.decode(rounded.encode(faces))]
+    return max(float(change.abs().max()) for change in changes)
+
+
+def export_model(loaded: LoadedModel, path: str | os.PathLike, dtype_name: str) -> tuple[str, float]:
+    """Write `loaded` with its weights stored as `dtype_name`; returns (new fingerprint, storage_error). Refuses,
+    writing nothing, when the outputs would move by more than STORAGE_TOLERANCE. The training record keeps the
+    fingerprint of the weights it was exported from."""
+    if dtype_name not in STORAGE_DTYPES:
+        raise FaceAlgebraError(f"--dtype {dtype_name!r}: choose one of {', '.join(STORAGE_DTYPES)}")
+    error = storage_error(loaded.model, STORAGE_DTYPES[dtype_name])
+    if not math.isfinite(error):
+        raise FaceAlgebraError(f"{dtype_name} cannot hold this model's weights (the outputs become NaN or "
+                               f"infinite): keep it in float32")
+    if error > STORAGE_TOLERANCE:
+        raise FaceAlgebraError(f"{dtype_name} would change this model's pixels by up to {error * 255:.2f}/255, more "
+                               f"than 1/255: keep it in float32")
+    training = {**loaded.training, "exported_from": loaded.training.get("exported_from", loaded.fingerprint)}
+    weights_print = save_model(path, loaded.model, loaded.preprocess, training, STORAGE_DTYPES[dtype_name])
+    return weights_print, error
 
 
 # ---- trainer state ---------------------------------------------------------------------------------------------

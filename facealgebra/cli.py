@@ -130,6 +130,29 @@ def evaluate(
         save_heatmap(result, str(plot), f"{model} on {data}")
 
 
+# ---- export ----------------------------------------------------------------------------------------------------
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Model file, run folder or bundled name."),
+    out: Path = typer.Option(..., "-o", "--out", help="The .safetensors model file to write."),
+    dtype: str = typer.Option("float16", "--dtype", help="float16 (half the file) or float32."),
+) -> None:
+    """Write a model with its weights stored as float16, half the file, if no output pixel moves by over 1/255."""
+    if out.suffix != ".safetensors":
+        raise FaceAlgebraError(f"-o {out}: a model file ends in .safetensors")
+    check_writable_dir(out.resolve().parent)
+
+    from facealgebra.checkpoint import export_model, load_model
+
+    loaded = load_model(model)
+    if out.resolve() == loaded.path.resolve():
+        raise FaceAlgebraError(f"-o {out} is the model being exported: write to another file")
+    weights_print, error = export_model(loaded, out, dtype)
+    size = out.stat().st_size / 1e6
+    say(f"wrote {out} ({size:.1f} MB, {dtype}, fingerprint {weights_print}); outputs within {error * 255:.2f}/255 "
+        f"of the original on 256 prior draws and their reconstructions")
+
+
 # ---- editing: encode, decode, traverse, arith ------------------------------------------------------------------
 # Each command reads and checks its inputs first (numpy and Pillow only), then loads torch and the model.
 MODEL_HELP = "A model file or run folder, or the name of a bundled model in weights/."
