@@ -33,6 +33,10 @@ Definitions (latents are posterior means unless said otherwise; layers are numbe
   truth d is c with a's value of f, drawn by the renderer. "psnr": PSNR(decode(z_a - z_b + z_c), d), every
   layer edited; "psnr_layer": only the layer holding f edited, the other layers z_c's. Two references:
   "psnr_unedited" = PSNR(decode(z_c), d) (doing nothing) and "psnr_reconstruction" = PSNR(decode(z_d), d).
+  "accuracy" / "accuracy_layer": how often the edit (every layer / that layer) is nearest (MSE) to d among the
+  renderings of d at every value of f, i.e. how often it draws f's new value; "chance" is 1 / the number of values.
+  PSNR blends every pixel, so a factor of a few pixels (the toyfaces mouth) moves it little; accuracy asks of the
+  factor alone whether the edit made it. Doing nothing scores 0, as c has b's value, not a's.
 
 Everything random (image subset, posterior noise, prior draws, probe splits, triples) follows one seed, so a run
 with the same seed repeats to the last digit. Between seeds the figures move by their sampling error (measured
@@ -250,6 +254,12 @@ def draw_factors(factors: dict[str, int], rng: np.random.Generator) -> dict[str,
 
 # ---- factor reconstruction -------------------------------------------------------------------------------------
 @torch.no_grad()
+def nearest_value(variants: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """For each image, the index of the nearest (MSE) of its variants: variants (N, values, C, H, W), images
+    (N, C, H, W)."""
+    return (variants - images[:, None]).pow(2).flatten(2).mean(2).argmin(1)
+
+
 def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], render: Renderer,
                           factors: dict[str, int], image_size: int, channels: int, seed: int,
                           device: torch.device | str = "cpu", faces: int = RECONSTRUCTED_FACES,
@@ -266,8 +276,8 @@ def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], r
                                 image_size, channels, device).view(faces, count, channels, image_size, image_size)
         truth = torch.tensor([face[factor] for face in drawn], device=variants.device)
         rebuilt = reconstruct(variants[torch.arange(faces, device=variants.device), truth])
-        distances = (variants - rebuilt[:, None]).pow(2).flatten(2).mean(2)
-        results[factor] = {"accuracy": float((distances.argmin(1) == truth).float().mean()), "chance": 1 / count}
+        results[factor] = {"accuracy": float((nearest_value(variants, rebuilt) == truth).float().mean()),
+                           "chance": 1 / count}
         if progress:
             progress.advance()
     return results
@@ -289,11 +299,12 @@ def render_batch(render: Renderer, factor_values: list[dict[str, int]], size: in
 
 
 @torch.no_grad()
-def arithmetic_psnr(encode: Encoder, decode: Decoder, render: Renderer, factors: dict[str, int],
+def arithmetic_scores(encode: Encoder, decode: Decoder, render: Renderer, factors: dict[str, int],
                     holding_layer: dict[str, int], image_size: int, channels: int, seed: int,
                     device: torch.device | str = "cpu", triples: int = ARITHMETIC_TRIPLES,
                     progress: CountProgress | None = None) -> dict[str, dict]:
-    """Per factor with two or more values: mean PSNRs of the edit and its references (see the module docstring).
+    """Per factor with two or more values: mean PSNRs of the edit and its references, and how often the edit
+    draws the factor's new value (see the module docstring).
 
     `holding_layer` is 1-based. `encode` / `decode` may be any pair of functions, so a stand-in that is exactly
     linear in the factors can check that this scores the maximum.
@@ -305,20 +316,29 @@ def arithmetic_psnr(encode: Encoder, decode: Decoder, render: Renderer, factors:
             continue
         layer = holding_layer[factor] - 1
         scores: dict[str, list[np.ndarray]] = {"psnr": [], "psnr_layer": [], "psnr_unedited": [],
-                                               "psnr_reconstruction": []}
+                                               "psnr_reconstruction": [], "accuracy": [], "accuracy_layer": []}
         for start in range(0, triples, BATCH_SIZE):
             quadruples = [sample_quadruple(factors, factor, rng) for _ in range(min(BATCH_SIZE, triples - start))]
             a, b, c, d = (render_batch(render, [q[i] for q in quadruples], image_size, channels, device)
                           for i in range(4))
+            # d at every value of the factor: the edit is right when the nearest of these is d itself
+            variants = render_batch(render, [{**q[3], factor: value} for q in quadruples for value in range(count)],
+                                    image_size, channels, device).view(len(quadruples), count, *d.shape[1:])
+            wanted = torch.tensor([q[3][factor] for q in quadruples], device=variants.device)
             z_a, z_b, z_c, z_d = encode(a), encode(b), encode(c), encode(d)
             edited = [za - zb + zc for za, zb, zc in zip(z_a, z_b, z_c)]
             layer_edited = [edited[index] if index == layer else zc for index, zc in enumerate(z_c)]
             for key, latents in (("psnr", edited), ("psnr_layer", layer_edited), ("psnr_unedited", z_c),
                                  ("psnr_reconstruction", z_d)):
-                scores[key].append(psnr(image_mse(decode(latents), d)))
+                decoded = decode(latents)
+                scores[key].append(psnr(image_mse(decoded, d)))
+                if key in ("psnr", "psnr_layer"):
+                    hits = nearest_value(variants, decoded) == wanted
+                    scores[key.replace("psnr", "accuracy")].append(hits.float().cpu().numpy())
             if progress:
                 progress.advance()
-        results[factor] = {"layer": layer + 1, **{key: float(np.concatenate(v).mean()) for key, v in scores.items()}}
+        results[factor] = {"layer": layer + 1, "chance": 1 / count,
+                           **{key: float(np.concatenate(v).mean()) for key, v in scores.items()}}
     return results
 
 
@@ -369,7 +389,7 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                 result["factor_reconstruction"] = factor_reconstruction(
                     lambda x: model.decode(model.encode(x)), render, factor_counts, cfg.image_size, cfg.channels,
                     seed, device, progress=progress)
-                result["arithmetic"] = arithmetic_psnr(
+                result["arithmetic"] = arithmetic_scores(
                     model.encode, model.decode, render, factor_counts, result["factors"]["holding_layer"],
                     cfg.image_size, cfg.channels, seed, device, progress=progress)
     finally:
@@ -421,6 +441,11 @@ def report_lines(result: dict) -> list[str]:
         lines += table(["factor", "layer", "all layers", "that layer", "unedited", "reconstruction"], [
             [name, f"z{score['layer']}", f"{score['psnr']:.2f}", f"{score['psnr_layer']:.2f}",
              f"{score['psnr_unedited']:.2f}", f"{score['psnr_reconstruction']:.2f}"]
+            for name, score in result["arithmetic"].items()])
+        lines += ["", "arithmetic accuracy: how often decode(z_a - z_b + z_c) is nearest to the rendering with the "
+                  "new value"]
+        lines += table(["factor", "chance", "all layers", "that layer"], [
+            [name, f"{score['chance']:.3f}", f"{score['accuracy']:.3f}", f"{score['accuracy_layer']:.3f}"]
             for name, score in result["arithmetic"].items()])
     return lines
 

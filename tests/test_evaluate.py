@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from facealgebra.evaluate import (
-    arithmetic_psnr,
+    arithmetic_scores,
     cross_validated_accuracy,
     factor_reconstruction,
     layer_mi,
@@ -98,20 +98,22 @@ def band_decode(latents: list[torch.Tensor]) -> torch.Tensor:
 
 
 def test_arithmetic_is_exact_for_a_model_linear_in_the_factors():
-    scores = arithmetic_psnr(band_encode, band_decode, linear_render, FACTORS, {"a": 1, "b": 1, "c": 2, "d": 2},
+    scores = arithmetic_scores(band_encode, band_decode, linear_render, FACTORS, {"a": 1, "b": 1, "c": 2, "d": 2},
                              image_size=16, channels=1, seed=0, triples=40)
     assert set(scores) == set(FACTORS)
     for score in scores.values():
         assert score["psnr"] == pytest.approx(100.0) and score["psnr_layer"] == pytest.approx(100.0)
         assert score["psnr_unedited"] < 30.0
+        assert score["accuracy"] == 1.0 and score["accuracy_layer"] == 1.0
 
 
 def test_arithmetic_in_the_wrong_layer_misses():
     wrong = {"a": 2, "b": 2, "c": 1, "d": 1}
-    scores = arithmetic_psnr(band_encode, band_decode, linear_render, FACTORS, wrong, image_size=16, channels=1,
+    scores = arithmetic_scores(band_encode, band_decode, linear_render, FACTORS, wrong, image_size=16, channels=1,
                              seed=0, triples=40)
     for name, score in scores.items():
         assert score["psnr_layer"] == pytest.approx(score["psnr_unedited"]), name
+        assert score["accuracy_layer"] == 0.0 and score["accuracy"] == 1.0, name
 
 
 # ---- factor reconstruction -------------------------------------------------------------------------------------
