@@ -23,7 +23,8 @@ for edit in glasses smile hair lighting; do
 done
 
 # 3. The lighting edit on one layer only: `facealgebra eval` finds lighting mostly in z1 of the bundled model (normalised MI).
-run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 1 \
+#    --layers keeps the other layers from the first term, so c comes first: c with a's lighting, the rest of c kept.
+run arith --model toyfaces toyfaces/lighting-c.png + toyfaces/lighting-a.png - toyfaces/lighting-b.png --layers 1 \
     --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer1.png
 
 # 4. Raw photos (needs the align extra): tilted, small or off-centre faces are found and aligned to the orl
