@@ -22,6 +22,8 @@ from facealgebra.fileio import check_writable_dir
 if TYPE_CHECKING:
     import numpy as np
 
+    from facealgebra.align import PhotoInput
+    from facealgebra.checkpoint import LoadedModel
     from facealgebra.latents import Latents
 
 app = typer.Typer(
@@ -170,11 +172,22 @@ align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
 face_option = typer.Option(None, "--face", help=FACE_HELP)
 
 
-def check_output(out: str, as_json: bool) -> None:
+def check_output(out: str, as_json: bool, also: Optional[Path] = None) -> None:
+    """-o OUT (and `also`, a second file such as --gif) can be written, and stdout is not claimed twice."""
     if out == "-" and as_json:
         raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
-    if out != "-":
-        check_writable_dir(Path(out).resolve().parent)
+    for target in [out, also]:
+        if target is not None and str(target) != "-":
+            check_writable_dir(Path(target).resolve().parent)
+
+
+def load_for_photos(model: str, device: str, align: str, face: Optional[int]) -> tuple["LoadedModel", "PhotoInput"]:
+    """The model of an editing command, and how photos become its input (--align and --face already checked)."""
+    from facealgebra import editing
+    from facealgebra.align import photo_input
+
+    loaded = editing.load_for_editing(model, device)
+    return loaded, photo_input(loaded.preprocess, align, face, model)
 
 
 def upscale_factor(size: Optional[int], image_size: int) -> int:
@@ -213,7 +226,7 @@ def encode(
     face: Optional[int] = face_option,
 ) -> None:
     """Encode images into a .npz of per-layer latents, their mean, or an attribute vector."""
-    from facealgebra.align import check_align_options, photo_input
+    from facealgebra.align import check_align_options
     from facealgebra.operands import expand_inputs, images_in
 
     check_align_options(align, face)
@@ -234,8 +247,7 @@ def encode(
     from facealgebra import editing
     from facealgebra.progress import CountProgress
 
-    loaded = editing.load_for_editing(model, device)
-    photos = photo_input(loaded.preprocess, align, face, model)
+    loaded, photos = load_for_photos(model, device, align, face)
     if modes[2]:
         latents = editing.attribute_vector(loaded, data, attr)
     elif modes[1]:
@@ -318,7 +330,7 @@ def traverse(
 ) -> None:
     """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip."""
     from facealgebra.algebra import parse_layers
-    from facealgebra.align import check_align_options, photo_input
+    from facealgebra.align import check_align_options
     from facealgebra.operands import read_operand
 
     check_align_options(align, face)
@@ -334,9 +346,7 @@ def traverse(
     layers = None if layer in (None, "all") else parse_layers(layer, "--layer")
     if layers is not None and len(layers) != 1:
         raise FaceAlgebraError(f"--layer {layer}: one layer, or all")
-    check_output(out, as_json)
-    if gif is not None:
-        check_output(str(gif), as_json=False)
+    check_output(out, as_json, also=gif)
     operand_texts = list(between) if between else [from_operand] if from_operand else []
     operands = {text: read_operand(text) for text in operand_texts}
 
@@ -344,8 +354,7 @@ def traverse(
     from facealgebra.algebra import check_layers, interpolate
     from facealgebra.images import save_gif, to_pil
 
-    loaded = editing.load_for_editing(model, device)
-    photos = photo_input(loaded.preprocess, align, face, model)
+    loaded, photos = load_for_photos(model, device, align, face)
     num_layers = loaded.model.cfg.num_layers
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
@@ -388,7 +397,7 @@ def arith(
     import numpy as np
 
     from facealgebra.algebra import check_layers, evaluate, parse, parse_layers
-    from facealgebra.align import check_align_options, photo_input
+    from facealgebra.align import check_align_options
     from facealgebra.images import grid, load_image
     from facealgebra.operands import read_operand
 
@@ -396,9 +405,7 @@ def arith(
     tokens = expression or []
     terms = parse(tokens)
     layers = parse_layers(layers_text, "--layers") if layers_text is not None else None
-    check_output(out, as_json)
-    if save_latent is not None:
-        check_output(str(save_latent), as_json=False)
+    check_output(out, as_json, also=save_latent)
     if compare and not panel:
         raise FaceAlgebraError("--compare goes with --panel: it adds a column to the strip")
     operands = {term.operand: read_operand(term.operand) for term in terms}
@@ -406,8 +413,7 @@ def arith(
 
     from facealgebra import editing
 
-    loaded = editing.load_for_editing(model, device)
-    photos = photo_input(loaded.preprocess, align, face, model)
+    loaded, photos = load_for_photos(model, device, align, face)
     if layers is not None:
         check_layers(layers, loaded.model.cfg.num_layers, "--layers")
     scale = upscale_factor(size, loaded.model.cfg.image_size)

@@ -330,7 +330,9 @@ def run_training(
                 x = to_float(images[batch_indices(len(images), batch_size, train_cfg.seed, step, ranks)], device)
                 if train_cfg.augment:
                     x = augment(x, max_shift=max(1, model_cfg.image_size // 16), ranks=ranks)
-                noise = [torch.randn(global_batch, dim, device=device)[rows] for dim in model_cfg.latent_dims]
+                # the KL encoder's reparameterisation noise, drawn for the global batch (the MMD encoder has none)
+                noise = ([torch.randn(global_batch, dim, device=device)[rows] for dim in model_cfg.latent_dims]
+                         if model_cfg.reg == "kl" else None)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     x_hat, params, samples = trained(x, noise)
                 recon = reconstruction(x_hat, x)
