@@ -151,7 +151,8 @@ def test_an_existing_model_is_never_overwritten_without_resume(tiny_model):
 def test_help_and_usage_errors_do_not_import_torch():
     code = ("import sys\nfrom facealgebra.cli import main\n"
             "for argv in (['--help'], ['train', '--help'], ['train', '--preset', 'x', '--data', 'y', '--out', 'z'],\n"
-            "             ['align', '--help'], ['arith', 'a.png', '-o', 'o.png', '--align', 'maybe']):\n"
+            "             ['align', '--help'], ['arith', 'a.png', '-o', 'o.png', '--align', 'maybe'],\n"
+            "             ['export', '--help'], ['export', 'orl', '-o', 'orl.bin']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
