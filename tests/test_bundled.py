@@ -3,6 +3,8 @@ as well as its card says, so a broken or swapped weights file fails CI."""
 
 import io
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from facealgebra.progress import CountProgress
 
 CARDS = REPO / "weights" / "README.md"
 BUNDLED = ("mnist", "orl", "toyfaces")
+WEIGHTS_BUDGET = 40e6  # bytes: every version of weights/ that git keeps, together
 
 
 def read_cards() -> dict[str, dict[str, str]]:
@@ -76,3 +79,13 @@ def test_the_default_model_aligns_faces_and_plain_crops_without_alignment(tmp_pa
     assert refused.returncode == 2 and "no face found" in refused.stderr and not (tmp_path / "out.png").exists()
     plain = run_cli("arith", noise, "+", REPO / "examples" / "c-woman.png", "--align", "off", "-o", tmp_path / "out.png")
     assert plain.returncode == 0, plain.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout")
+def test_every_version_of_the_weights_in_git_fits_the_budget():
+    # %(rest) makes cat-file read only the object name of each "name path" line that rev-list prints
+    listing = subprocess.run("git rev-list --objects --all -- weights | git cat-file --batch-check="
+                             "'%(objecttype) %(objectsize) %(rest)'", shell=True, cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout
+    sizes = [int(fields[1]) for fields in (line.split() for line in listing.splitlines()) if fields[0] == "blob"]
+    assert sizes and sum(sizes) <= WEIGHTS_BUDGET, f"{sum(sizes) / 1e6:.1f} MB of weights in git"
