@@ -130,12 +130,12 @@ def storage_error(model: VLAE, dtype: torch.dtype, draws: int = CHECK_DRAWS, see
     """The largest change, in pixel values in [0, 1], that rounding the weights to `dtype` makes to the model's
     outputs: faces decoded from `draws` prior draws, and those faces encoded and decoded again (so the encoder is
     checked too). Computed in float32 on the CPU, as the model is used after loading."""
-    rounded = VLAE(model.cfg)
-    rounded.load_state_dict({name: t.detach().cpu().to(dtype).float() for name, t in model.state_dict().items()})
-    original = VLAE(model.cfg)
-    original.load_state_dict({name: t.detach().cpu().float() for name, t in model.state_dict().items()})
-    original.eval()
-    rounded.eval()
+    def copy_stored_as(storage: torch.dtype) -> VLAE:
+        copy = VLAE(model.cfg)
+        copy.load_state_dict({name: t.detach().cpu().to(storage).float() for name, t in model.state_dict().items()})
+        return copy.eval()
+
+    original, rounded = copy_stored_as(torch.float32), copy_stored_as(dtype)
     latents = original.prior_latents(draws, seed, "cpu")
     faces = original.decode(latents)
     changes = [faces - rounded.decode(latents),

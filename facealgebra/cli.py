@@ -144,7 +144,7 @@ def export(
         raise FaceAlgebraError(f"-o {out}: a model file ends in .safetensors")
     check_writable_dir(out.resolve().parent)
 
-    from facealgebra.checkpoint import export_model, load_model
+    from facealgebra.checkpoint import CHECK_DRAWS, export_model, load_model
 
     loaded = load_model(model)
     if out.resolve() == loaded.path.resolve():
@@ -152,7 +152,7 @@ def export(
     weights_print, error = export_model(loaded, out, dtype)
     size = out.stat().st_size / 1e6
     say(f"wrote {out} ({size:.1f} MB, {dtype}, fingerprint {weights_print}); outputs within {error * 255:.2f}/255 "
-        f"of the original on 256 prior draws and their reconstructions")
+        f"of the original on {CHECK_DRAWS} prior draws and their reconstructions")
 
 
 # ---- editing: encode, decode, traverse, arith ------------------------------------------------------------------

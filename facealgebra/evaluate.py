@@ -252,14 +252,27 @@ def draw_factors(factors: dict[str, int], rng: np.random.Generator) -> dict[str,
     return {name: int(rng.integers(count)) for name, count in factors.items()}
 
 
-# ---- factor reconstruction -------------------------------------------------------------------------------------
-@torch.no_grad()
+def render_batch(render: Renderer, factor_values: list[dict[str, int]], size: int, channels: int,
+                 device: torch.device | str) -> torch.Tensor:
+    """The renderer's images of `factor_values`, as floats in [0, 1] on `device`."""
+    return to_unit(np.stack([render(values, size, channels) for values in factor_values]), device)
+
+
+def render_variants(render: Renderer, faces: list[dict[str, int]], factor: str, count: int, size: int,
+                    channels: int, device: torch.device | str) -> torch.Tensor:
+    """Each face rendered at every value of `factor`, the other factors kept: (N, count, C, H, W)."""
+    return render_batch(render, [{**face, factor: value} for face in faces for value in range(count)], size,
+                        channels, device).view(len(faces), count, channels, size, size)
+
+
 def nearest_value(variants: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     """For each image, the index of the nearest (MSE) of its variants: variants (N, values, C, H, W), images
     (N, C, H, W)."""
     return (variants - images[:, None]).pow(2).flatten(2).mean(2).argmin(1)
 
 
+# ---- factor reconstruction -------------------------------------------------------------------------------------
+@torch.no_grad()
 def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], render: Renderer,
                           factors: dict[str, int], image_size: int, channels: int, seed: int,
                           device: torch.device | str = "cpu", faces: int = RECONSTRUCTED_FACES,
@@ -272,8 +285,7 @@ def factor_reconstruction(reconstruct: Callable[[torch.Tensor], torch.Tensor], r
         if count < 2:
             continue
         drawn = [draw_factors(factors, rng) for _ in range(faces)]
-        variants = render_batch(render, [{**face, factor: value} for face in drawn for value in range(count)],
-                                image_size, channels, device).view(faces, count, channels, image_size, image_size)
+        variants = render_variants(render, drawn, factor, count, image_size, channels, device)
         truth = torch.tensor([face[factor] for face in drawn], device=variants.device)
         rebuilt = reconstruct(variants[torch.arange(faces, device=variants.device), truth])
         results[factor] = {"accuracy": float((nearest_value(variants, rebuilt) == truth).float().mean()),
@@ -292,17 +304,11 @@ def sample_quadruple(factors: dict[str, int], changed: str, rng: np.random.Gener
     return [a, b, c, {**c, changed: a[changed]}]
 
 
-def render_batch(render: Renderer, factor_values: list[dict[str, int]], size: int, channels: int,
-                 device: torch.device | str) -> torch.Tensor:
-    """The renderer's images of `factor_values`, as floats in [0, 1] on `device`."""
-    return to_unit(np.stack([render(values, size, channels) for values in factor_values]), device)
-
-
 @torch.no_grad()
 def arithmetic_scores(encode: Encoder, decode: Decoder, render: Renderer, factors: dict[str, int],
-                    holding_layer: dict[str, int], image_size: int, channels: int, seed: int,
-                    device: torch.device | str = "cpu", triples: int = ARITHMETIC_TRIPLES,
-                    progress: CountProgress | None = None) -> dict[str, dict]:
+                      holding_layer: dict[str, int], image_size: int, channels: int, seed: int,
+                      device: torch.device | str = "cpu", triples: int = ARITHMETIC_TRIPLES,
+                      progress: CountProgress | None = None) -> dict[str, dict]:
     """Per factor with two or more values: mean PSNRs of the edit and its references, and how often the edit
     draws the factor's new value (see the module docstring).
 
@@ -322,19 +328,20 @@ def arithmetic_scores(encode: Encoder, decode: Decoder, render: Renderer, factor
             a, b, c, d = (render_batch(render, [q[i] for q in quadruples], image_size, channels, device)
                           for i in range(4))
             # d at every value of the factor: the edit is right when the nearest of these is d itself
-            variants = render_batch(render, [{**q[3], factor: value} for q in quadruples for value in range(count)],
-                                    image_size, channels, device).view(len(quadruples), count, *d.shape[1:])
+            variants = render_variants(render, [q[3] for q in quadruples], factor, count, image_size, channels,
+                                       device)
             wanted = torch.tensor([q[3][factor] for q in quadruples], device=variants.device)
             z_a, z_b, z_c, z_d = encode(a), encode(b), encode(c), encode(d)
             edited = [za - zb + zc for za, zb, zc in zip(z_a, z_b, z_c)]
             layer_edited = [edited[index] if index == layer else zc for index, zc in enumerate(z_c)]
-            for key, latents in (("psnr", edited), ("psnr_layer", layer_edited), ("psnr_unedited", z_c),
-                                 ("psnr_reconstruction", z_d)):
+            for psnr_key, accuracy_key, latents in (("psnr", "accuracy", edited),
+                                                    ("psnr_layer", "accuracy_layer", layer_edited),
+                                                    ("psnr_unedited", None, z_c), ("psnr_reconstruction", None, z_d)):
                 decoded = decode(latents)
-                scores[key].append(psnr(image_mse(decoded, d)))
-                if key in ("psnr", "psnr_layer"):
+                scores[psnr_key].append(psnr(image_mse(decoded, d)))
+                if accuracy_key:
                     hits = nearest_value(variants, decoded) == wanted
-                    scores[key.replace("psnr", "accuracy")].append(hits.float().cpu().numpy())
+                    scores[accuracy_key].append(hits.float().cpu().numpy())
             if progress:
                 progress.advance()
         results[factor] = {"layer": layer + 1, "chance": 1 / count,

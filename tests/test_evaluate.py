@@ -99,7 +99,7 @@ def band_decode(latents: list[torch.Tensor]) -> torch.Tensor:
 
 def test_arithmetic_is_exact_for_a_model_linear_in_the_factors():
     scores = arithmetic_scores(band_encode, band_decode, linear_render, FACTORS, {"a": 1, "b": 1, "c": 2, "d": 2},
-                             image_size=16, channels=1, seed=0, triples=40)
+                               image_size=16, channels=1, seed=0, triples=40)
     assert set(scores) == set(FACTORS)
     for score in scores.values():
         assert score["psnr"] == pytest.approx(100.0) and score["psnr_layer"] == pytest.approx(100.0)
@@ -110,7 +110,7 @@ def test_arithmetic_is_exact_for_a_model_linear_in_the_factors():
 def test_arithmetic_in_the_wrong_layer_misses():
     wrong = {"a": 2, "b": 2, "c": 1, "d": 1}
     scores = arithmetic_scores(band_encode, band_decode, linear_render, FACTORS, wrong, image_size=16, channels=1,
-                             seed=0, triples=40)
+                               seed=0, triples=40)
     for name, score in scores.items():
         assert score["psnr_layer"] == pytest.approx(score["psnr_unedited"]), name
         assert score["accuracy_layer"] == 0.0 and score["accuracy"] == 1.0, name
