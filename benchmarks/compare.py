@@ -30,7 +30,7 @@ from PIL import Image
 
 from facealgebra.evaluate import ACTIVE_VARIANCE, heatmap_image
 from facealgebra.fileio import write_bytes_atomic
-from facealgebra.images import save_png
+from facealgebra.images import save_image
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -198,7 +198,7 @@ def compose_heatmaps(results: dict[str, dict], path: Path) -> None:
     for tile in tiles:
         canvas.paste(tile, (x, 0))
         x += tile.width + 10
-    save_png(canvas, str(path))
+    save_image(canvas, str(path))
 
 
 def write_results(path: Path, all_results: dict, commands: list[str], args: argparse.Namespace,

@@ -19,6 +19,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.latents import Latents
 
 SIGNS = {"+": 1.0, "-": -1.0}
+STDIN = "-"  # as a term: each photo path read from stdin in turn (a batch edit)
 
 
 class ExpressionError(FaceAlgebraError):
@@ -45,6 +46,12 @@ def parse(tokens: Sequence[str]) -> list[Term]:
     terms: list[Term] = []
     sign: float | None = None  # the sign waiting for its term
     for index, token in enumerate(tokens):
+        if token == STDIN and stdin_term(tokens, index, sign is not None or not terms):
+            if any(term.operand == STDIN for term in terms):
+                raise ExpressionError(tokens, index, "a second '-': photos come from stdin once")
+            terms.append(Term(1.0 if sign is None else sign, STDIN))
+            sign = None
+            continue
         if token in SIGNS:
             if sign is not None:
                 raise ExpressionError(tokens, index, f"a second sign after {tokens[index - 1]!r}; expected a term")
@@ -58,6 +65,13 @@ def parse(tokens: Sequence[str]) -> list[Term]:
     if sign is not None:
         raise ExpressionError(tokens, len(tokens) - 1, "a sign needs a term after it")
     return terms
+
+
+def stdin_term(tokens: Sequence[str], index: int, term_expected: bool) -> bool:
+    """Is the `-` at `index` the stdin term? Where a term is expected (first, or after a sign), a `-` followed by
+    a sign or by nothing cannot be a sign: `- + 1.2*smile.npz`, `a.npz + -`. A leading `- a.jpg` stays a sign."""
+    following = tokens[index + 1] if index + 1 < len(tokens) else None
+    return term_expected and (following is None or following in SIGNS)
 
 
 def parse_term(tokens: Sequence[str], index: int) -> tuple[float, str]:
@@ -104,22 +118,40 @@ def check_layers(layers: Collection[int], num_layers: int, option: str) -> None:
 
 # ---- evaluation ------------------------------------------------------------------------------------------------
 def evaluate(terms: Sequence[Term], codes: Sequence[Latents], name: str,
-             layers: Collection[int] | None = None) -> Latents:
+             layers: Collection[int] | None = None, base: int = 0) -> Latents:
     """sum_i w_i z_i, layer by layer, over one-row codes (codes[i] is terms[i]'s).
 
-    With `layers` (1-based), only those layers are summed; the others are copied unchanged from the first term's
-    code, which is how lighting changes while identity stays.
+    With `layers` (1-based), only those layers are summed; the others are copied unchanged from the code of term
+    `base` (the face being edited), which is how lighting changes while identity stays.
     """
     result = []
     for layer in range(len(codes[0].layers)):
         if layers is not None and layer + 1 not in layers:
-            result.append(codes[0].layers[layer].copy())
+            result.append(codes[base].layers[layer].copy())
             continue
         total = np.float32(terms[0].weight) * codes[0].layers[layer]
         for term, code in zip(terms[1:], codes[1:]):
             total = total + np.float32(term.weight) * code.layers[layer]
         result.append(total)
     return Latents(tuple(result), (name,), codes[0].fingerprint)
+
+
+def edited_term(terms: Sequence[Term], is_photo: Sequence[bool], onto: str | None) -> int | None:
+    """The index of the term whose photo an edit lands on: the term --onto names; else the stdin term; else the
+    last photo with a + sign (c in a - b + c, face.jpg in face.jpg + 1.5*smile.npz); None when no photo has one."""
+    if onto is not None:
+        matches = [index for index, term in enumerate(terms) if term.operand == onto]
+        if not matches:
+            raise FaceAlgebraError(f"--onto {onto}: not a term of the expression (terms: "
+                                   f"{', '.join(term.operand for term in terms)})")
+        if not is_photo[matches[-1]]:
+            raise FaceAlgebraError(f"--onto {onto}: not a photo; an edit lands on a photo term (an image file)")
+        return matches[-1]
+    stdin = [index for index, term in enumerate(terms) if term.operand == STDIN]
+    if stdin:
+        return stdin[0]
+    photos = [index for index, (term, photo) in enumerate(zip(terms, is_photo)) if photo and term.weight > 0]
+    return photos[-1] if photos else None
 
 
 def interpolate(start: Latents, end: Latents, steps: int, spherical: bool) -> Latents:

@@ -174,13 +174,18 @@ def render(photo: Image.Image, a: complex, b: complex, size: tuple[int, int]) ->
     return photo.transform(size, Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BICUBIC)
 
 
-def warp_to_frame(image: Image.Image, face: Face, template: Template, channels: int) -> Image.Image:
-    """The photo warped so the face's landmarks fall on the template, rendered at the template frame's size times
-    an oversampling factor (so the model's own Lanczos resize, not the warp, does the shrinking)."""
+def frame_map(face: Face, template: Template) -> tuple[complex, complex, tuple[int, int]]:
+    """(a, b, size): the map q = a p + b from photo pixels onto the template's frame, rendered at the frame's size
+    times an oversampling factor (so the model's own Lanczos resize, not the warp, does the shrinking)."""
     a, b = fit_similarity(face.landmarks, template.landmarks)
     oversample = min(MAX_OVERSAMPLE, max(1, math.ceil(1.0 / abs(a))))
-    size = (template.frame[0] * oversample, template.frame[1] * oversample)
-    return render(to_mode(image, channels), a * oversample, b * oversample, size)
+    return a * oversample, b * oversample, (template.frame[0] * oversample, template.frame[1] * oversample)
+
+
+def warp_to_frame(image: Image.Image, face: Face, template: Template, channels: int) -> Image.Image:
+    """The photo warped so the face's landmarks fall on the template (see frame_map)."""
+    a, b, size = frame_map(face, template)
+    return render(to_mode(image, channels), a, b, size)
 
 
 def aligned_crop(image: Image.Image, face: Face, template: Template) -> Image.Image:
@@ -199,13 +204,51 @@ class PhotoInput:
     face: int | None = None
 
     def __call__(self, image: Image.Image, name: str) -> np.ndarray:
-        if self.template is not None:
-            face = upright_landmarks(image, pick_face(detect_faces(image), self.face, name))
-            image = warp_to_frame(image, face, self.template, self.recipe["channels"])
-        return preprocess(image, self.recipe)
+        return self.place(image, name)[0]
 
     def load(self, path: str | Path) -> np.ndarray:
         return self(load_image(path), str(path))
+
+    def faces(self, image: Image.Image, name: str) -> list[Face | None]:
+        """Every face of the photo, left to right ([None] when not aligning: the centre crop is the one face)."""
+        if self.template is None:
+            return [None]
+        found = detect_faces(image)
+        if not found:
+            raise FaceAlgebraError(f"no face found in {name}")
+        return [upright_landmarks(image, face) for face in found]
+
+    def place(self, image: Image.Image, name: str, face: Face | None = None) -> tuple[np.ndarray, Placement]:
+        """Model input for the photo's chosen face (--face, or the largest), or for `face`, and where that input
+        lies in the photo."""
+        if self.template is None:
+            return preprocess(image, self.recipe), crop_placement(image.size, self.recipe)
+        if face is None:
+            face = upright_landmarks(image, pick_face(detect_faces(image), self.face, name))
+        a, b, size = frame_map(face, self.template)
+        crop = crop_placement(size, self.recipe)
+        warped = render(to_mode(image, self.recipe["channels"]), a, b, size)
+        return preprocess(warped, self.recipe), Placement(crop.a * a, crop.a * b + crop.b)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
+    numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize."""
+
+    a: complex
+    b: complex
+
+    def scaled(self, factor: float) -> Placement:
+        """The same placement in the photo resized by `factor`."""
+        return Placement(self.a / factor, self.b)
+
+
+def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:
+    """Where preprocess's centre crop and resize put a width x height image's pixels."""
+    left, top, side = centre_square(*size, recipe.get("crop_fraction", 1.0))
+    scale = recipe["size"] / side
+    return Placement(complex(scale), -complex(left, top) * scale)
 
 
 def photo_input(recipe: dict, mode: str, face: int | None, model_name: str) -> PhotoInput:

@@ -11,7 +11,7 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import typer
 from typer.main import get_command
@@ -21,6 +21,7 @@ from facealgebra.fileio import check_writable_dir
 
 if TYPE_CHECKING:
     import numpy as np
+    from PIL import Image
 
     from facealgebra.align import PhotoInput
     from facealgebra.checkpoint import LoadedModel
@@ -164,6 +165,7 @@ OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
+TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 model_option = typer.Option("orl", "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
@@ -172,13 +174,22 @@ align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
 face_option = typer.Option(None, "--face", help=FACE_HELP)
 
 
-def check_output(out: str, as_json: bool, also: Optional[Path] = None) -> None:
-    """-o OUT (and `also`, a second file such as --gif) can be written, and stdout is not claimed twice."""
+def check_output(out: str, as_json: bool, also: Optional[Path] = None, inputs: Sequence[str] = ()) -> None:
+    """-o OUT (and `also`, a second file such as --gif) can be written, stdout is not claimed twice, and no output
+    would replace an input or the other output."""
     if out == "-" and as_json:
         raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
-    for target in [out, also]:
-        if target is not None and str(target) != "-":
-            check_writable_dir(Path(target).resolve().parent)
+    written = [str(target) for target in (out, also) if target is not None and str(target) != "-"]
+    for target in written:
+        check_writable_dir(Path(target).resolve().parent)
+        if any(same_file(target, source) for source in inputs):
+            raise FaceAlgebraError(f"{target} is an input of this command: write the output to another file")
+    if len(written) == 2 and same_file(*written):
+        raise FaceAlgebraError(f"{written[0]} is named twice as an output: give each output its own file")
+
+
+def same_file(first: str, second: str) -> bool:
+    return Path(first).resolve() == Path(second).resolve()
 
 
 def load_for_photos(model: str, device: str, align: str, face: Optional[int]) -> tuple["LoadedModel", "PhotoInput"]:
@@ -204,10 +215,19 @@ def report(path: str | Path, latents: "Latents", as_json: bool) -> None:
 
 
 def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Latents", as_json: bool) -> None:
-    from facealgebra.images import save_png, to_pil
+    from facealgebra.images import to_pil
 
-    save_png(to_pil(image, scale), str(out))
+    save_output(to_pil(image, scale), out, latents, as_json)
+
+
+def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_json: bool) -> None:
+    """Write an output picture (in the format its suffix names) and say where it went."""
+    from facealgebra.images import save_image
+
+    save_image(image, str(out))
     report(out, latents, as_json)
+    if str(out) != "-":
+        say(f"wrote {out} ({image.width}x{image.height})")
 
 
 @app.command()
@@ -321,14 +341,20 @@ def traverse(
     spherical: bool = typer.Option(False, "--slerp", help="With --between: spherical, not straight, steps."),
     out: str = typer.Option(..., "-o", "--out", help=OUT_IMAGE_HELP),
     gif: Optional[Path] = typer.Option(None, "--gif", help="Also write an animation, one frame per step."),
+    decoded: bool = typer.Option(False, "--decoded", help="With --from PHOTO: draw the model's decoded faces "
+                                 "instead of the photo with each step's change applied."),
     model: str = model_option,
     device: str = device_option,
-    size: Optional[int] = size_option,
+    size: Optional[int] = typer.Option(None, "--size", help=SIZE_HELP + " With --from PHOTO: the longer side of "
+                                       f"each photo tile (default {TILE_SIDE})."),
     as_json: bool = json_option,
     align: str = align_option,
     face: Optional[int] = face_option,
 ) -> None:
-    """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip."""
+    """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip. With --from
+    PHOTO, each tile is that photo with the walk's change applied."""
+    from PIL import Image
+
     from facealgebra.algebra import parse_layers
     from facealgebra.align import check_align_options
     from facealgebra.operands import read_operand
@@ -349,6 +375,13 @@ def traverse(
     check_output(out, as_json, also=gif)
     operand_texts = list(between) if between else [from_operand] if from_operand else []
     operands = {text: read_operand(text) for text in operand_texts}
+    photo = operands.get(from_operand) if not decoded else None
+    if photo is not None and not isinstance(photo, Image.Image):
+        photo = None  # a .npz or folder: no photo to edit, the decoded faces are drawn
+    if photo is not None and size is not None and not 16 <= size <= MAX_TILE_SIDE:
+        raise FaceAlgebraError(f"--size {size}: a photo tile's longer side must be from 16 to {MAX_TILE_SIDE}")
+    if decoded and not from_operand:
+        raise FaceAlgebraError("--decoded goes with --from PHOTO (the other traversals are drawn decoded)")
 
     from facealgebra import editing
     from facealgebra.algebra import check_layers, interpolate
@@ -356,6 +389,18 @@ def traverse(
 
     loaded, photos = load_for_photos(model, device, align, face)
     num_layers = loaded.model.cfg.num_layers
+    if photo is not None:
+        layers = layers or tuple(range(1, num_layers + 1))
+        check_layers(layers, num_layers, "--layer")
+        code, placement = editing.Arithmetic.face_code(loaded, photos, photo, from_operand)
+        codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, code)
+        tiles = editing.photo_tiles(loaded, photo, code, placement, codes, size or TILE_SIDE)
+        images = tiles.reshape(samples, len(layers), steps, *tiles.shape[1:])
+        write_image(editing.panel_grid(images), out, 1, codes, as_json)
+        if gif is not None:
+            save_gif([to_pil(editing.frame(images, step)) for step in range(steps)], str(gif))
+            report(gif, codes, as_json)
+        return
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
         start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
@@ -377,13 +422,23 @@ def traverse(
 @app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser
 def arith(
     expression: Optional[list[str]] = typer.Argument(None, metavar="EXPR...",
-                                                     help="Terms such as a.jpg - b.jpg + 1.5*smile.npz."),
-    out: str = typer.Option(..., "-o", "--out", help=OUT_IMAGE_HELP),
+                                                     help="Terms such as a.jpg - b.jpg + 1.5*smile.npz; a lone - "
+                                                     "takes photo paths from stdin, one a line (a batch edit)."),
+    out: str = typer.Option(..., "-o", "--out", help="The edited photo (its suffix names the format: .png, .jpg, "
+                            "...); - writes PNG bytes to stdout; a folder for a batch edit."),
+    onto: Optional[str] = typer.Option(None, "--onto", help="The photo term the edit lands on (default: the "
+                                       "stdin photos, else the last photo with a + sign, c in a - b + c)."),
+    strength: float = typer.Option(1.0, "--strength", help="Scale the change made to the photo: 0 leaves it as it "
+                                   "was, 2 doubles the edit."),
+    decoded: bool = typer.Option(False, "--decoded", help="Write the model's own decoded face (a small square "
+                                 "picture) instead of the edited photo."),
+    every_face: bool = typer.Option(False, "--every-face", help="Edit every face of the photo, each by the same "
+                                    "arithmetic on its own code."),
     layers_text: Optional[str] = typer.Option(None, "--layers", help="Only these layers, e.g. 1,2; the others "
-                                              "stay the first term's."),
+                                              "stay those of the face edited."),
     save_latent: Optional[Path] = typer.Option(None, "--save-latent", help="Also save the result as a .npz."),
     panel: bool = typer.Option(False, "--panel", help="Draw a strip: every term as the model sees it, then the "
-                               "result (then any --compare images)."),
+                               "result (then any --compare images); implies --decoded."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="With --panel: an image to show after "
                                                 "the result, such as the expected answer. Repeatable."),
     model: str = model_option,
@@ -393,43 +448,105 @@ def arith(
     align: str = align_option,
     face: Optional[int] = face_option,
 ) -> None:
-    """Evaluate a latent expression and decode it: a term is an image, a .npz (its latent or mean) or a folder."""
-    import numpy as np
+    """Edit a face by latent arithmetic: the change that a - b makes to c's code is applied to the photo c itself,
+    at its own size. A term is an image, a .npz (its latent or mean) or a folder (its mean code)."""
+    from PIL import Image
 
-    from facealgebra.algebra import check_layers, evaluate, parse, parse_layers
+    from facealgebra.algebra import STDIN, edited_term, parse, parse_layers
     from facealgebra.align import check_align_options
-    from facealgebra.images import grid, load_image
-    from facealgebra.operands import read_operand
+    from facealgebra.images import load_image, output_format
+    from facealgebra.operands import expand_inputs, read_operand
 
     check_align_options(align, face)
     tokens = expression or []
     terms = parse(tokens)
     layers = parse_layers(layers_text, "--layers") if layers_text is not None else None
-    check_output(out, as_json, also=save_latent)
     if compare and not panel:
         raise FaceAlgebraError("--compare goes with --panel: it adds a column to the strip")
-    operands = {term.operand: read_operand(term.operand) for term in terms}
+    if not (math.isfinite(strength) and abs(strength) <= MAX_STRENGTH):
+        raise FaceAlgebraError(f"--strength {strength}: give a number from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}")
+    if every_face and face is not None:
+        raise FaceAlgebraError("--every-face edits each face; --face picks one: pass only one of them")
+    operands = {term.operand: read_operand(term.operand) for term in terms if term.operand != STDIN}
+    is_photo = [term.operand == STDIN or isinstance(operands[term.operand], Image.Image) for term in terms]
+    target = edited_term(terms, is_photo, onto)
+    decoded = decoded or panel or target is None  # with no photo term there is no photo to edit
+    if decoded and (strength != 1.0 or every_face):
+        raise FaceAlgebraError("--strength and --every-face change a photo: they need a photo term, and do not "
+                               "go with --decoded or --panel")
+    if size is not None and not decoded:
+        raise FaceAlgebraError(f"--size {size} draws the model's picture larger; an edited photo keeps its own "
+                               "size (add --decoded for the model's picture)")
+    batch = target is not None and terms[target].operand == STDIN
+    if batch:
+        if panel:
+            raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
+        jobs = batch_outputs(expand_inputs([STDIN]), Path(out), decoded)
+        check_output(str(out), as_json, also=save_latent, inputs=[str(path) for path, _ in jobs])
+    else:
+        jobs = [(None, out)]
+        output_format(out)
+        check_output(out, as_json, also=save_latent, inputs=[*operands, *(compare or [])])
     expected = [load_image(path) for path in compare or []]
 
     from facealgebra import editing
 
     loaded, photos = load_for_photos(model, device, align, face)
-    if layers is not None:
-        check_layers(layers, loaded.model.cfg.num_layers, "--layers")
     scale = upscale_factor(size, loaded.model.cfg.image_size)
-    codes = [editing.code_of(loaded, term.operand, operands[term.operand], photos) for term in terms]
-    result = evaluate(terms, codes, " ".join(tokens), layers)
-    image = editing.decode(loaded, result)[0]
-    if panel:
-        pictures = [editing.picture_of(loaded, operands[term.operand], code, photos, term.operand)
-                    for term, code in zip(terms, codes)]
-        pictures += [image] + [editing.picture_of(loaded, photo, None, photos, path)
-                               for photo, path in zip(expected, compare or [])]
-        image = grid(np.stack(pictures), columns=len(pictures))
+    edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
+    results, skipped = [], []
+    for path, destination in jobs:
+        photo = operands.get(terms[target].operand) if target is not None and path is None else None
+        if path is not None:
+            try:
+                photo = load_image(path)
+                faces = edit.faces_of(photo, str(path), every_face)
+            except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
+                skipped.append(str(exc))
+                continue
+        else:
+            faces = edit.faces_of(photo, terms[target].operand, every_face) if photo is not None else None
+        rows = edit.apply(faces) if faces is not None else []
+        result = editing.stack([after for _, after, _ in rows]) if rows else edit.without_photo()
+        results.append(result)
+        if decoded:
+            image = editing.decode(loaded, result.select(slice(0, 1)))[0]
+            if panel:
+                image = edit.panel(rows[0][0] if rows else None, image, expected, compare or [])
+            write_image(image, destination, scale, result, as_json)
+        else:
+            save_output(editing.edit_photo(loaded, photo, rows, strength), destination, result, as_json)
+    if skipped:
+        say(f"skipped {len(skipped)} of {len(jobs)} photos: {'; '.join(skipped)}")
+        if not results:
+            raise FaceAlgebraError("no photo could be edited")
     if save_latent is not None:
-        result.save(save_latent)
-        report(save_latent, result, as_json)
-    write_image(image, out, scale, result, as_json)
+        combined = editing.stack(results)
+        combined.save(save_latent)
+        report(save_latent, combined, as_json)
+
+
+MAX_STRENGTH = 10.0  # beyond this a change only saturates the pixels
+
+
+def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[Path, str]]:
+    """(photo, output) pairs of a batch edit: each photo keeps its name in the output folder (and its format,
+    when it is one that can be written; else PNG)."""
+    from facealgebra.images import OUTPUT_FORMATS
+
+    if folder.exists() and not folder.is_dir():
+        raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder, and this "
+                               "is a file")
+    jobs, named = [], {}
+    for path in paths:
+        suffix = ".png" if decoded or path.suffix.lower() not in OUTPUT_FORMATS else path.suffix
+        destination = folder / f"{path.stem}{suffix}"
+        if destination in named:
+            raise FaceAlgebraError(f"{path} and {named[destination]} would both be written to {destination}; "
+                                   "rename one")
+        named[destination] = path
+        jobs.append((path, str(destination)))
+    return jobs
 
 
 # ---- align -----------------------------------------------------------------------------------------------------
@@ -465,7 +582,7 @@ def align_photos(
 
     from facealgebra import align
     from facealgebra.checkpoint import load_model
-    from facealgebra.images import load_image, save_png
+    from facealgebra.images import load_image, save_image
 
     template = align.Template.of(load_model(model).preprocess)
     if template is None:
@@ -481,7 +598,7 @@ def align_photos(
         image = load_image(named[stem])
         for number, detected in faces.items():
             crop = align.aligned_crop(image, detected, template)
-            save_png(crop, str(out / stem.parent / f"{stem.name}-face{number}.png"))
+            save_image(crop, str(out / stem.parent / f"{stem.name}-face{number}.png"))
     count = sum(len(faces) for faces in found.values())
     say(f"aligned {count} face{'' if count == 1 else 's'} from {len(found)} photo{'' if len(found) == 1 else 's'} "
         f"into {out}")

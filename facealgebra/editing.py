@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facealgebra.algebra import Term, evaluate, traversal
-from facealgebra.align import PhotoInput
+from facealgebra.algebra import Term, check_layers, evaluate, traversal
+from facealgebra.align import Face, PhotoInput, Placement
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import grid
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
+from facealgebra.photoedit import apply_change
 
 BATCH_SIZE = 64
 DECODE_THREADS = 4  # photo decoding releases the GIL, so a few threads keep ahead of a CPU or GPU model
@@ -181,3 +182,88 @@ def panel_grid(images: np.ndarray) -> np.ndarray:
 def frame(images: np.ndarray, step: int) -> np.ndarray:
     """One animation frame: every row and panel at one step, rows down and panels across."""
     return grid(images[:, :, step].reshape(-1, *images.shape[3:]), columns=images.shape[1])
+
+
+# ---- edits on the photo itself ---------------------------------------------------------------------------------
+def stack(codes: Sequence[Latents]) -> Latents:
+    """Many codes as the rows of one."""
+    layers = tuple(np.concatenate([code.layers[layer] for code in codes]) for layer in range(len(codes[0].layers)))
+    return Latents(layers, tuple(name for code in codes for name in code.names), codes[0].fingerprint)
+
+
+def changes(loaded: LoadedModel, before: Latents, after: Latents) -> np.ndarray:
+    """decode(after) - decode(before) for one `before` row and every `after` row: (N, C, S, S), in [-1, 1]."""
+    pictures = decode(loaded, stack([before, after]))
+    return pictures[1:] - pictures[:1]
+
+
+def edit_photo(loaded: LoadedModel, photo: Image.Image, faces: Sequence[tuple[Latents, Latents, Placement]],
+               strength: float) -> Image.Image:
+    """The photo with each face's change, decode(edited) - decode(code), applied where that face lies;
+    faces are (code, edited code, placement)."""
+    for code, edited, placement in faces:
+        photo = apply_change(photo, changes(loaded, code, edited)[0], placement, strength)
+    return photo
+
+
+def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placement: Placement, edited: Latents,
+                side: int) -> np.ndarray:
+    """uint8 (N, C, H, W): the photo, shrunk to `side` pixels on its longer side, with each edited row's change."""
+    factor = min(1.0, side / max(photo.size))
+    small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))),
+                         Image.Resampling.LANCZOS) if factor < 1 else photo
+    placement = placement.scaled(small.width / photo.width)
+    tiles = []
+    for change in changes(loaded, code, edited):
+        tile = apply_change(small, change, placement)
+        array = np.asarray(tile.convert("L" if tile.mode in ("L", "LA") else "RGB"))
+        tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
+    return np.stack(tiles)
+
+
+class Arithmetic:
+    """An expression ready to apply to photos: every term's code but the edited photo's is computed once, so a
+    batch edit encodes only each new photo."""
+
+    def __init__(self, loaded: LoadedModel, photos: PhotoInput, terms: Sequence[Term], operands: dict[str, Operand],
+                 target: int | None, layers: Sequence[int] | None, name: str):
+        if layers is not None:
+            check_layers(layers, loaded.model.cfg.num_layers, "--layers")
+        self.loaded, self.photos, self.terms, self.operands = loaded, photos, terms, operands
+        self.target, self.layers, self.name = target, layers, name
+        self.codes = {index: code_of(loaded, term.operand, operands[term.operand], photos)
+                      for index, term in enumerate(terms) if index != target}
+
+    def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
+        """The code of the photo's face (or of every face) and where it lies in the photo."""
+        faces = self.photos.faces(photo, name) if every_face else [None]
+        return [self.face_code(self.loaded, self.photos, photo, name, face) for face in faces]
+
+    @staticmethod
+    def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name: str,
+                  face: Face | None = None) -> tuple[Latents, Placement]:
+        """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
+        array, placement = photos.place(photo, name, face)
+        return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
+
+    def apply(self, faces: Sequence[tuple[Latents, Placement]]) -> list[tuple[Latents, Latents, Placement]]:
+        """(code, edited code, placement) for each face: the expression with the face's code as the edited term."""
+        edited = []
+        for code, placement in faces:
+            codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
+            edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target), placement))
+        return edited
+
+    def without_photo(self) -> Latents:
+        """The result of an expression with no photo to edit (every term a .npz or folder)."""
+        return evaluate(self.terms, [self.codes[index] for index in range(len(self.terms))], self.name, self.layers)
+
+    def panel(self, target_code: Latents | None, result: np.ndarray, expected: Sequence[Image.Image],
+              expected_names: Sequence[str]) -> np.ndarray:
+        """A strip: every term as the model sees it, the result, then the expected pictures."""
+        pictures = [picture_of(self.loaded, self.operands[term.operand],
+                               target_code if index == self.target else self.codes[index], self.photos, term.operand)
+                    for index, term in enumerate(self.terms)]
+        pictures += [result] + [picture_of(self.loaded, photo, None, self.photos, name)
+                                for photo, name in zip(expected, expected_names)]
+        return grid(np.stack(pictures), columns=len(pictures))

@@ -55,7 +55,7 @@ from PIL import Image, ImageDraw, ImageFont
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet, parse_spec
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.images import save_png
+from facealgebra.images import save_image
 from facealgebra.losses import mmd_to_prior
 from facealgebra.progress import CountProgress
 
@@ -502,4 +502,4 @@ def heatmap_image(result: dict, title: str) -> Image.Image:
 
 def save_heatmap(result: dict, path: str, title: str) -> None:
     """Write `heatmap_image` as a PNG, atomically."""
-    save_png(heatmap_image(result, title), path)
+    save_image(heatmap_image(result, title), path)

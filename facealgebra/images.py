@@ -104,15 +104,37 @@ def to_pil(array: np.ndarray, scale: int = 1) -> Image.Image:
     return image
 
 
-def png_bytes(image: Image.Image) -> bytes:
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+                  ".bmp": "BMP"}
+JPEG_QUALITY = 95
+
+
+def output_format(destination: str | os.PathLike, option: str = "-o") -> str:
+    """The image format an output's suffix names (PNG for '-', stdout); an unknown suffix is refused."""
+    if str(destination) == "-":
+        return "PNG"
+    suffix = Path(destination).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise FaceAlgebraError(f"{option} {destination}: unknown image type {suffix or '(no suffix)'!r}; "
+                               f"name it {', '.join(OUTPUT_FORMATS)}")
+    return OUTPUT_FORMATS[suffix]
+
+
+def image_bytes(image: Image.Image, image_format: str = "PNG") -> bytes:
+    """The image encoded as `image_format`; JPEG and BMP drop an alpha channel (they cannot hold one)."""
+    options = {}
+    if image_format in ("JPEG", "BMP") and image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode in ("L", "LA") else "RGB")
+    if image_format in ("JPEG", "WEBP"):
+        options["quality"] = JPEG_QUALITY
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 
-def save_png(image: Image.Image, destination: str) -> None:
-    """Write a PNG atomically, or to stdout when destination is '-'."""
-    data = png_bytes(image)
+def save_image(image: Image.Image, destination: str) -> None:
+    """Write the image atomically in the format its suffix names, or as PNG to stdout when destination is '-'."""
+    data = image_bytes(image, output_format(destination))
     if destination == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -39,7 +39,7 @@ from facealgebra.data import ImageSet, load_data
 from facealgebra.distributed import Ranks, average, gather_rows, wrap
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
 from facealgebra.fileio import atomic_path, check_writable_dir
-from facealgebra.images import grid, save_png, to_pil
+from facealgebra.images import grid, save_image, to_pil
 from facealgebra.losses import layer_regularisers, reconstruction
 from facealgebra.model import VLAE
 
@@ -369,7 +369,7 @@ def run_training(
                     if sink:
                         sink.update(step, record)
                 if ranks.is_main and (step % train_cfg.sample_every == 0 or step == train_cfg.steps):
-                    save_png(to_pil(sample_grid(model, preview, train_cfg.seed)), str(job.out / "samples" / f"step-{step:06d}.png"))
+                    save_image(to_pil(sample_grid(model, preview, train_cfg.seed)), str(job.out / "samples" / f"step-{step:06d}.png"))
                 if saving or stop_votes:
                     checkpoint(step, wall_before + time.perf_counter() - started, record, rng_states(device))
                     if saving and not sink:

@@ -62,11 +62,11 @@ def in_process_png(tiny_model: Path, layers: list[np.ndarray]) -> np.ndarray:
     import torch
 
     from facealgebra.checkpoint import load_model
-    from facealgebra.images import png_bytes, to_pil
+    from facealgebra.images import image_bytes, to_pil
 
     with torch.no_grad():
         image = load_model(tiny_model).model.decode([torch.from_numpy(z) for z in layers])[0].numpy()
-    return png(png_bytes(to_pil(image)))
+    return png(image_bytes(to_pil(image)))
 
 
 # ---- arith -----------------------------------------------------------------------------------------------------

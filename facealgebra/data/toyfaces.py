@@ -191,14 +191,14 @@ def factor_sheet(size: int = 64) -> np.ndarray:
 
 
 def main() -> None:
-    from facealgebra.images import save_png, to_pil
+    from facealgebra.images import save_image, to_pil
 
     parser = argparse.ArgumentParser(description="Write the toyfaces factor sheet (one row per factor).")
     parser.add_argument("--sheet", required=True, help="PNG to write, e.g. examples/toyfaces.png")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--scale", type=int, default=2, help="nearest-pixel upscaling of the sheet")
     args = parser.parse_args()
-    save_png(to_pil(factor_sheet(args.size), scale=args.scale), args.sheet)
+    save_image(to_pil(factor_sheet(args.size), scale=args.scale), args.sheet)
 
 
 if __name__ == "__main__":
