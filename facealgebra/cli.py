@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer's own copy of click
 from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
@@ -31,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: flags without a <bool> placeholder, and no rich to import
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Edit faces with arithmetic on the hierarchical latents of an MMD Variational Ladder Autoencoder.",
 )
 
@@ -42,8 +45,21 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from facealgebra import __version__
+
+        print(f"facealgebra {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root(debug: bool = typer.Option(False, "--debug", help="Show a traceback when something fails.")) -> None:
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback when something fails (anywhere on the "
+                               "command line)."),  # main() takes it from wherever it stands; declared for --help
+    version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Edit faces with arithmetic on the hierarchical latents of an MMD Variational Ladder Autoencoder."""
 
 
@@ -58,7 +74,8 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "
                                              "torchrun the global batch is this x the number of processes."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weight initialisation and the "
+                                       "batch order (default 0)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     init: Optional[str] = typer.Option(None, "--init", help="Start a new run from this model's weights (a path, "
@@ -67,8 +84,10 @@ def train(
     reg: Optional[str] = typer.Option(None, "--reg", help="mmd (MMD-VLAE, default) or kl (the original VLAE)."),
     beta: Optional[float] = typer.Option(None, "--beta", help="Weight of each layer's regulariser against the "
                                          "per-pixel reconstruction (default 1, weighted equally)."),
-    sample_every: Optional[int] = typer.Option(None, "--sample-every"),
-    save_every: Optional[int] = typer.Option(None, "--save-every"),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Write a grid of samples to "
+                                               "--out/samples every this many steps (default: the preset's)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", help="Save the model and trainer state every "
+                                             "this many steps (default: the preset's)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
 ) -> None:
     """Train an MMD-VLAE on --data and save it in --out (one process, or several under torchrun)."""
@@ -421,7 +440,7 @@ def traverse(
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser
 def arith(
-    expression: Optional[list[str]] = typer.Argument(None, metavar="EXPR...",
+    expression: Optional[list[str]] = typer.Argument(None, metavar="EXPR",
                                                      help="Terms such as a.jpg - b.jpg + 1.5*smile.npz; a lone - "
                                                      "takes photo paths from stdin, one a line (a batch edit)."),
     out: str = typer.Option(..., "-o", "--out", help="The edited photo (its suffix names the format: .png, .jpg, "
@@ -552,7 +571,7 @@ def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[
 # ---- align -----------------------------------------------------------------------------------------------------
 @app.command("align")
 def align_photos(
-    inputs: list[str] = typer.Argument(..., metavar="PHOTOS...", help="Photos, or folders of photos."),
+    inputs: list[str] = typer.Argument(..., metavar="PHOTOS", help="Photos, or folders of photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for the crops: one PNG per face."),
     model: str = typer.Option("orl", "--model", help="Align onto this model's landmark template. " + MODEL_HELP),
     face: Optional[int] = typer.Option(None, "--face", help="Only this face of each photo, numbered from 1, left "
@@ -618,11 +637,16 @@ def stop_on_termination_signals() -> None:
 
 # ---- entry point -----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    argv, debug = take_debug(list(sys.argv[1:] if argv is None else argv))
+    command = get_command(app)
     try:
-        result = get_command(app).main(args=argv, prog_name="facealgebra", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
+        # make_context and invoke, not click's main(): main() turns any EOFError into Abort ("interrupted")
+        with command.make_context("facealgebra", argv) as context:
+            command.invoke(context)
+        code = 0
+    except NoArgsIsHelpError as exc:  # bare `facealgebra`: as click does, the help on stderr and exit 2
+        say(exc.format_message())
+        code = exc.exit_code
     except FaceAlgebraError as exc:
         code = fail(str(exc), 2, debug)
     except TrainingError as exc:
@@ -633,7 +657,7 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(exc.format_message(), getattr(exc, "exit_code", 2), debug)
     except typer.Exit as exc:
         code = exc.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         code = fail("interrupted", 130, debug)
     except BrokenPipeError:  # `facealgebra ... -o - | head -c 10`: the reader left, nothing more to say
         sys.stderr.close()
@@ -641,6 +665,13 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001  (our bug or the machine's: still one line, unless --debug)
         code = fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1, debug)
     sys.exit(code)
+
+
+def take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove --debug from anywhere before `--` (click takes the root's options only before the command)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    options = [arg for arg in argv[:end] if arg != "--debug"]
+    return options + argv[end:], len(options) < end
 
 
 def fail(message: str, code: int, debug: bool) -> int:
