@@ -18,7 +18,7 @@ from typer._click.exceptions import NoArgsIsHelpError  # typer's own copy of cli
 from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import check_writable_dir
+from facealgebra.fileio import check_output_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,6 +91,7 @@ def train(
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
 ) -> None:
     """Train an MMD-VLAE on --data and save it in --out (one process, or several under torchrun)."""
+    stop_on_termination_signals()  # first: a SIGTERM while torch loads must not end the process unannounced
     from facealgebra.config import REGULARISERS, get_preset
 
     get_preset(preset)  # an unknown preset fails before torch loads
@@ -103,7 +104,6 @@ def train(
     from facealgebra.progress import TrainProgress, stderr_is_terminal
     from facealgebra.train import TrainJob, run_training
 
-    stop_on_termination_signals()
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
                    resume=resume, init=init, beta=beta)
@@ -127,11 +127,11 @@ def evaluate(
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy."""
     import json
 
-    from facealgebra.fileio import check_writable_dir, write_bytes_atomic
+    from facealgebra.fileio import write_bytes_atomic
 
     for target in (json_out, plot):
         if target is not None:
-            check_writable_dir(target.parent)
+            check_output_path(str(target))
 
     from facealgebra.checkpoint import load_model
     from facealgebra.data import load_data
@@ -148,8 +148,10 @@ def evaluate(
         say(line)
     if json_out is not None:
         write_bytes_atomic(json_out, (json.dumps(result, indent=2) + "\n").encode())
+        say(f"wrote {json_out}")
     if plot is not None:
         save_heatmap(result, str(plot), f"{model} on {data}")
+        say(f"wrote {plot}")
 
 
 # ---- export ----------------------------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def export(
     """Write a model with its weights stored as float16, half the file, if no output pixel moves by over 1/255."""
     if out.suffix != ".safetensors":
         raise FaceAlgebraError(f"-o {out}: a model file ends in .safetensors")
-    check_writable_dir(out.resolve().parent)
+    check_output_path(str(out))
 
     from facealgebra.checkpoint import CHECK_DRAWS, export_model, load_model
 
@@ -191,16 +193,20 @@ size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
 align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
 face_option = typer.Option(None, "--face", help=FACE_HELP)
+strict_option = typer.Option(False, "--strict", help="Stop at the first image that cannot be read or shows no "
+                             "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
 
-def check_output(out: str, as_json: bool, also: Optional[Path] = None, inputs: Sequence[str] = ()) -> None:
-    """-o OUT (and `also`, a second file such as --gif) can be written, stdout is not claimed twice, and no output
-    would replace an input or the other output."""
+def check_output(out: str, as_json: bool, also: Optional[str] = None, inputs: Sequence[str] = (),
+                 folder: bool = False) -> None:
+    """-o OUT (a folder when `folder`) and `also`, a second file such as --gif, can be written (checked before any
+    work, so that no output is written when another cannot be), stdout is not claimed twice, and no output would
+    replace an input or the other output."""
     if out == "-" and as_json:
         raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
     written = [str(target) for target in (out, also) if target is not None and str(target) != "-"]
     for target in written:
-        check_writable_dir(Path(target).resolve().parent)
+        check_output_path(target, folder=folder and target == out)
         if any(same_file(target, source) for source in inputs):
             raise FaceAlgebraError(f"{target} is an input of this command: write the output to another file")
     if len(written) == 2 and same_file(*written):
@@ -211,13 +217,14 @@ def same_file(first: str, second: str) -> bool:
     return Path(first).resolve() == Path(second).resolve()
 
 
-def load_for_photos(model: str, device: str, align: str, face: Optional[int]) -> tuple["LoadedModel", "PhotoInput"]:
+def load_for_photos(model: str, device: str, align: str, face: Optional[int],
+                    strict: bool = False) -> tuple["LoadedModel", "PhotoInput"]:
     """The model of an editing command, and how photos become its input (--align and --face already checked)."""
     from facealgebra import editing
     from facealgebra.align import photo_input
 
     loaded = editing.load_for_editing(model, device)
-    return loaded, photo_input(loaded.preprocess, align, face, model)
+    return loaded, photo_input(loaded.preprocess, align, face, model, loaded.training.get("data", ""), strict, say)
 
 
 def upscale_factor(size: Optional[int], image_size: int) -> int:
@@ -228,14 +235,23 @@ def upscale_factor(size: Optional[int], image_size: int) -> int:
     return size // image_size
 
 
-def report(path: str | Path, latents: "Latents", as_json: bool) -> None:
+def report(path: str | Path, latents: "Latents", as_json: bool, held: Optional[str] = None) -> None:
+    """Say on stderr where an output went and what it holds (`held`: an image's size; by default its count of
+    latents), unless it went to stdout; with --json, also print its line on stdout."""
+    if str(path) != "-":
+        count = f"{len(latents)} latent{'' if len(latents) == 1 else 's'}"
+        say(f"wrote {path} ({held or count})")
     if as_json:
         print(json.dumps({"path": str(path), "norms": latents.mean_norms()}), flush=True)
 
 
 def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Latents", as_json: bool) -> None:
-    from facealgebra.images import to_pil
+    from facealgebra.images import MAX_PIXELS, to_pil
 
+    height, width = image.shape[1] * scale, image.shape[2] * scale
+    if height * width > MAX_PIXELS:  # facealgebra itself would refuse to read it, as a possible decompression bomb
+        raise FaceAlgebraError(f"{out}: the picture would be {width}x{height} pixels, over the {MAX_PIXELS:,} "
+                               "facealgebra reads; give a smaller --size")
     save_output(to_pil(image, scale), out, latents, as_json)
 
 
@@ -244,15 +260,20 @@ def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_js
     from facealgebra.images import save_image
 
     save_image(image, str(out))
-    report(out, latents, as_json)
-    if str(out) != "-":
-        say(f"wrote {out} ({image.width}x{image.height})")
+    report(out, latents, as_json, f"{image.width}x{image.height}")
+
+
+def write_gif(frames: list["Image.Image"], gif: str, latents: "Latents", as_json: bool) -> None:
+    from facealgebra.images import save_gif
+
+    save_gif(frames, gif)
+    report(gif, latents, as_json, f"{frames[0].width}x{frames[0].height}, {len(frames)} frames")
 
 
 @app.command()
 def encode(
     inputs: Optional[list[str]] = typer.Argument(None, help="Images, folders, or - for image paths on stdin."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output .npz of latents."),
+    out: str = typer.Option(..., "-o", "--out", help="Output .npz of latents."),
     mean: bool = typer.Option(False, "--mean", help="Store the mean latent only (a prototype)."),
     with_dir: Optional[Path] = typer.Option(None, "--with", help="Folder of faces with the attribute."),
     without_dir: Optional[Path] = typer.Option(None, "--without", help="Folder of faces without it."),
@@ -263,6 +284,7 @@ def encode(
     as_json: bool = json_option,
     align: str = align_option,
     face: Optional[int] = face_option,
+    strict: bool = strict_option,
 ) -> None:
     """Encode images into a .npz of per-layer latents, their mean, or an attribute vector."""
     from facealgebra.align import check_align_options
@@ -279,14 +301,14 @@ def encode(
         raise FaceAlgebraError("--attr and --data go together, e.g. --attr Smiling --data celeba:ROOT")
     if mean and not modes[0]:
         raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
-    check_output(str(out), as_json)
+    check_output(out, as_json)
     paths = expand_inputs(inputs) if modes[0] else []
     sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
 
     from facealgebra import editing
     from facealgebra.progress import CountProgress
 
-    loaded, photos = load_for_photos(model, device, align, face)
+    loaded, photos = load_for_photos(model, device, align, face, strict)
     if modes[2]:
         latents = editing.attribute_vector(loaded, data, attr)
     elif modes[1]:
@@ -296,12 +318,13 @@ def encode(
     else:
         progress = CountProgress("encode", len(paths))
         try:
-            latents, rate = editing.encode_files(loaded, paths, photos, progress.advance)
+            latents, rate = editing.encode_files(loaded, paths, photos, progress.advance,
+                                                 named={Path(text) for text in inputs})
         finally:
             progress.close()
-        say(f"encoded {len(paths)} image{'' if len(paths) == 1 else 's'} at {rate:.1f} images/s")
+        say(f"encoded {len(latents)} image{'' if len(latents) == 1 else 's'} at {rate:.1f} images/s")
         if mean:
-            latents = latents.mean(f"mean of {len(paths)} images")
+            latents = latents.mean(f"mean of {len(latents)} images")
     latents.save(out)
     report(out, latents, as_json)
 
@@ -325,7 +348,7 @@ def decode(
         raise FaceAlgebraError(f"{latents_path} holds {len(latents)} latents: give a folder for -o, or --grid")
     if as_grid and not one_file:
         raise FaceAlgebraError(f"-o {out}: --grid writes one image; give a .png path or -")
-    check_output(out, as_json)
+    check_output(out, as_json, folder=not one_file)
 
     from facealgebra import editing
     from facealgebra.images import grid
@@ -344,8 +367,9 @@ def decode(
 
 
 def file_stem(name: str) -> str:
-    """A safe file-name stem from a latent's name (often the path of the photo it came from)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60] or "latent"
+    """A safe file-name stem from a latent's name (often the path of the photo it came from): letters and digits
+    of any script are kept; path separators, control characters and shell-unsafe punctuation become _."""
+    return re.sub(r"[^\w.-]+", "_", Path(name).stem)[:60] or "latent"
 
 
 @app.command()
@@ -359,7 +383,7 @@ def traverse(
     between: Optional[tuple[str, str]] = typer.Option(None, "--between", help="Interpolate from A to B instead."),
     spherical: bool = typer.Option(False, "--slerp", help="With --between: spherical, not straight, steps."),
     out: str = typer.Option(..., "-o", "--out", help=OUT_IMAGE_HELP),
-    gif: Optional[Path] = typer.Option(None, "--gif", help="Also write an animation, one frame per step."),
+    gif: Optional[str] = typer.Option(None, "--gif", help="Also write an animation, one frame per step."),
     decoded: bool = typer.Option(False, "--decoded", help="With --from PHOTO: draw the model's decoded faces "
                                  "instead of the photo with each step's change applied."),
     model: str = model_option,
@@ -404,7 +428,7 @@ def traverse(
 
     from facealgebra import editing
     from facealgebra.algebra import check_layers, interpolate
-    from facealgebra.images import save_gif, to_pil
+    from facealgebra.images import to_pil
 
     loaded, photos = load_for_photos(model, device, align, face)
     num_layers = loaded.model.cfg.num_layers
@@ -417,8 +441,7 @@ def traverse(
         images = tiles.reshape(samples, len(layers), steps, *tiles.shape[1:])
         write_image(editing.panel_grid(images), out, 1, codes, as_json)
         if gif is not None:
-            save_gif([to_pil(editing.frame(images, step)) for step in range(steps)], str(gif))
-            report(gif, codes, as_json)
+            write_gif([to_pil(editing.frame(images, step)) for step in range(steps)], gif, codes, as_json)
         return
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
@@ -434,8 +457,7 @@ def traverse(
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
-        save_gif([to_pil(editing.frame(images, step), scale) for step in range(steps)], str(gif))
-        report(gif, codes, as_json)
+        write_gif([to_pil(editing.frame(images, step), scale) for step in range(steps)], gif, codes, as_json)
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser
@@ -455,7 +477,7 @@ def arith(
                                     "arithmetic on its own code."),
     layers_text: Optional[str] = typer.Option(None, "--layers", help="Only these layers, e.g. 1,2; the others "
                                               "stay those of the face edited."),
-    save_latent: Optional[Path] = typer.Option(None, "--save-latent", help="Also save the result as a .npz."),
+    save_latent: Optional[str] = typer.Option(None, "--save-latent", help="Also save the result as a .npz."),
     panel: bool = typer.Option(False, "--panel", help="Draw a strip: every term as the model sees it, then the "
                                "result (then any --compare images); implies --decoded."),
     compare: Optional[list[str]] = typer.Option(None, "--compare", help="With --panel: an image to show after "
@@ -465,7 +487,9 @@ def arith(
     size: Optional[int] = size_option,
     as_json: bool = json_option,
     align: str = align_option,
-    face: Optional[int] = face_option,
+    face: Optional[int] = typer.Option(None, "--face", help="Which face of the photo edited to use, numbered from "
+                                       "1, left to right (default: the largest; the other photos give their largest)."),
+    strict: bool = strict_option,
 ) -> None:
     """Edit a face by latent arithmetic: the change that a - b makes to c's code is applied to the photo c itself,
     at its own size. A term is an image, a .npz (its latent or mean) or a folder (its mean code)."""
@@ -501,7 +525,7 @@ def arith(
         if panel:
             raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
         jobs = batch_outputs(expand_inputs([STDIN]), Path(out), decoded)
-        check_output(str(out), as_json, also=save_latent, inputs=[str(path) for path, _ in jobs])
+        check_output(str(out), as_json, also=save_latent, inputs=[str(path) for path, _ in jobs], folder=True)
     else:
         jobs = [(None, out)]
         output_format(out)
@@ -510,7 +534,7 @@ def arith(
 
     from facealgebra import editing
 
-    loaded, photos = load_for_photos(model, device, align, face)
+    loaded, photos = load_for_photos(model, device, align, face, strict)
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
     results, skipped = [], []
@@ -521,6 +545,8 @@ def arith(
                 photo = load_image(path)
                 faces = edit.faces_of(photo, str(path), every_face)
             except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
+                if strict:
+                    raise
                 skipped.append(str(exc))
                 continue
         else:
@@ -583,7 +609,7 @@ def align_photos(
     from facealgebra.images import list_images
 
     check_align_options("on", face)
-    check_writable_dir(out)
+    check_output_path(str(out), folder=True)
     named = {}  # output stem -> photo: a folder's photos keep their place under it
     for text in inputs:
         folder = Path(text)
@@ -652,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
     except TrainingError as exc:
         code = fail(str(exc), 1, debug)
     except Interrupted as exc:
-        code = fail(f"interrupted; checkpoint saved at step {exc.step}", 130, debug)
+        code = fail(str(exc), 130, debug)
     except typer.TyperException as exc:  # click's usage errors
         code = fail(exc.format_message(), getattr(exc, "exit_code", 2), debug)
     except typer.Exit as exc:

@@ -5,11 +5,12 @@ A PhotoInput (align.py) turns each photo into model input, aligned onto the mode
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -63,11 +64,25 @@ def encode_arrays(loaded: LoadedModel, images: np.ndarray) -> list[np.ndarray]:
 
 
 def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
-                 on_batch: Callable[[int], None] | None = None) -> tuple[Latents, float]:
+                 on_batch: Callable[[int], None] | None = None, named: Collection[Path] = ()) -> tuple[Latents, float]:
     """Encode photos, decoding (and aligning) the next batches in threads while the model works; returns
-    (latents, images/s)."""
+    (latents, images/s). A photo that cannot be read or shows no face is left out, as train leaves it out, and
+    the count said through photos.log; it stops the run instead if the user `named` that file, under
+    photos.strict, or when no photo is left."""
     batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
     parts: list[list[np.ndarray]] = []
+    kept: list[Path] = []
+    skipped: list[FaceAlgebraError] = []
+
+    def take(path: Path, future: Future) -> np.ndarray | None:
+        try:
+            return future.result()
+        except FaceAlgebraError as error:
+            if photos.strict or path in named:
+                raise
+            skipped.append(error)
+            return None
+
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(batch: Sequence[Path]) -> list[Future]:
@@ -79,18 +94,27 @@ def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
             if index + BATCHES_AHEAD < len(batches):
                 pending.append(submit(batches[index + BATCHES_AHEAD]))
             try:
-                images = np.stack([future.result() for future in futures])
+                taken = [(path, take(path, future)) for path, future in zip(batches[index], futures)]
             except BaseException:
                 for queued in pending:
                     for future in queued:
                         future.cancel()
                 raise
-            parts.append(encode_arrays(loaded, images))
+            kept += [path for path, image in taken if image is not None]
+            images = [image for _, image in taken if image is not None]
+            if images:
+                parts.append(encode_arrays(loaded, np.stack(images)))
             if on_batch:
-                on_batch(len(images))
-    rate = len(paths) / max(time.perf_counter() - started, 1e-9)
+                on_batch(len(taken))
+    if not kept:
+        raise FaceAlgebraError(f"no image left to encode: all {len(paths)} cannot be read or show no face (the "
+                               f"first: {skipped[0]})")
+    if skipped:
+        photos.log(f"skipped {len(skipped)} of {len(paths)} images that cannot be read or show no face (the first: "
+                   f"{skipped[0]})")
+    rate = len(kept) / max(time.perf_counter() - started, 1e-9)
     layers = tuple(np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded))))
-    return Latents(layers, tuple(str(path) for path in paths), loaded.fingerprint), rate
+    return Latents(layers, tuple(str(path) for path in kept), loaded.fingerprint), rate
 
 
 def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput) -> Latents:
@@ -231,7 +255,9 @@ class Arithmetic:
             check_layers(layers, loaded.model.cfg.num_layers, "--layers")
         self.loaded, self.photos, self.terms, self.operands = loaded, photos, terms, operands
         self.target, self.layers, self.name = target, layers, name
-        self.codes = {index: code_of(loaded, term.operand, operands[term.operand], photos)
+        # --face picks a face of the photo edited; every other photo gives its largest face
+        self.others = dataclasses.replace(photos, face=None) if target is not None else photos
+        self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others)
                       for index, term in enumerate(terms) if index != target}
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
@@ -261,8 +287,9 @@ class Arithmetic:
     def panel(self, target_code: Latents | None, result: np.ndarray, expected: Sequence[Image.Image],
               expected_names: Sequence[str]) -> np.ndarray:
         """A strip: every term as the model sees it, the result, then the expected pictures."""
-        pictures = [picture_of(self.loaded, self.operands[term.operand],
-                               target_code if index == self.target else self.codes[index], self.photos, term.operand)
+        pictures = [picture_of(self.loaded, self.operands[term.operand], target_code, self.photos, term.operand)
+                    if index == self.target else
+                    picture_of(self.loaded, self.operands[term.operand], self.codes[index], self.others, term.operand)
                     for index, term in enumerate(self.terms)]
         pictures += [result] + [picture_of(self.loaded, photo, None, self.photos, name)
                                 for photo, name in zip(expected, expected_names)]

@@ -56,8 +56,8 @@ def test_the_readme_main_job_runs_with_no_flags(tmp_path):
     result = run_cli("arith", examples / "a-glasses.png", "-", examples / "b-no-glasses.png", "+",
                      examples / "c-woman.png", "-o", tmp_path / "out.png")
     assert result.returncode == 0, result.stderr
-    with Image.open(tmp_path / "out.png") as out:
-        assert out.size == (64, 64) and out.mode == "L"
+    with Image.open(tmp_path / "out.png") as out, Image.open(examples / "c-woman.png") as photo:
+        assert out.size == photo.size and out.mode == "L"
 
 
 def test_colour_photos_of_other_sizes_reach_the_default_model(tmp_path):
@@ -66,7 +66,7 @@ def test_colour_photos_of_other_sizes_reach_the_default_model(tmp_path):
     canvas = Image.new("RGBA", (700, 300), (40, 90, 160, 255))
     canvas.paste(Image.open(portrait).resize((200, 200)), (420, 60))
     canvas.save(wide)
-    result = run_cli("arith", portrait, "-", wide, "+", REPO / "examples" / "c-woman.png", "-o", "-")
+    result = run_cli("arith", portrait, "-", wide, "+", REPO / "examples" / "c-woman.png", "-o", "-", "--decoded")
     assert result.returncode == 0, result.stderr
     assert Image.open(io.BytesIO(result.stdout)).size == (64, 64)
 

@@ -73,7 +73,7 @@ def in_process_png(tiny_model: Path, layers: list[np.ndarray]) -> np.ndarray:
 def test_arith_draws_the_decoded_sum_of_codes(tiny_model, faces, tmp_path):
     a, b, c = faces
     result = run_cli("arith", a, "-", b, "+", c, "-o", tmp_path / "out.png", "--save-latent", tmp_path / "out.npz",
-                     *model_args(tiny_model))
+                     "--decoded", *model_args(tiny_model))
     assert result.returncode == 0, result.stderr
     assert result.stdout == b""
     z_a, z_b, z_c = in_process_codes(tiny_model, faces)
@@ -84,15 +84,15 @@ def test_arith_draws_the_decoded_sum_of_codes(tiny_model, faces, tmp_path):
     assert np.abs(png(tmp_path / "out.png") - in_process_png(tiny_model, expected)).max() <= 1
 
 
-def test_arith_layers_keeps_the_other_layers_bit_identical(tiny_model, faces, tmp_path):
-    a, b, c = faces
+def test_arith_layers_keeps_the_other_layers_of_the_edited_face_bit_identical(tiny_model, faces, tmp_path):
+    a, b, c = faces  # the edited face is c, the last photo with a + sign
     result = run_cli("arith", a, "-", b, "+", "2*" + str(c), "--layers", "2", "-o", tmp_path / "out.png",
                      "--save-latent", tmp_path / "out.npz", *model_args(tiny_model))
     assert result.returncode == 0, result.stderr
     saved = Latents.load(tmp_path / "out.npz")
-    first = run_cli("arith", a, "-o", tmp_path / "a.png", "--save-latent", tmp_path / "a.npz", *model_args(tiny_model))
+    first = run_cli("arith", c, "-o", tmp_path / "c.png", "--save-latent", tmp_path / "c.npz", *model_args(tiny_model))
     assert first.returncode == 0, first.stderr
-    alone = Latents.load(tmp_path / "a.npz")
+    alone = Latents.load(tmp_path / "c.npz")
     assert saved.layers[0].tobytes() == alone.layers[0].tobytes()
     assert saved.layers[1].tobytes() != alone.layers[1].tobytes()
 
@@ -106,7 +106,7 @@ def test_arith_panel_shows_each_term_the_result_and_the_comparison(tiny_model, f
     tile = 16 + 2  # the tiny model's size plus the grid's padding
     assert panel.shape[:2] == (tile + 2, 5 * tile + 2)
     result_tile = panel[2:18, 3 * tile + 2:3 * tile + 18]
-    alone = run_cli("arith", a, "-", b, "+", c, "-o", "-", *model_args(tiny_model))
+    alone = run_cli("arith", a, "-", b, "+", c, "-o", "-", "--decoded", *model_args(tiny_model))
     assert np.array_equal(result_tile, png(alone.stdout))
 
 
@@ -114,7 +114,7 @@ def test_arith_writes_png_to_stdout_and_takes_npz_and_folder_terms(tiny_model, f
     encoded = run_cli("encode", faces[0].parent, "-o", tmp_path / "all.npz", *model_args(tiny_model))
     assert encoded.returncode == 0, encoded.stderr
     result = run_cli("arith", faces[0], "+", "0.5*" + str(tmp_path / "all.npz"), "-", faces[0].parent, "--size", "32",
-                     "-o", "-", *model_args(tiny_model))
+                     "-o", "-", "--decoded", *model_args(tiny_model))
     assert result.returncode == 0, result.stderr
     assert Image.open(io.BytesIO(result.stdout)).size == (32, 32)
     assert list(tmp_path.glob("*.png")) == []
@@ -179,7 +179,7 @@ def test_traverse_grid_has_rows_by_columns_of_model_size(tiny_model, faces, tmp_
     assert Image.open(tmp_path / "t.gif").n_frames == 5
 
     every = run_cli("traverse", "--layer", "all", "--steps", "4", "--samples", "2", "--from", faces[0], "--size", "32",
-                    "-o", tmp_path / "all.png", *model_args(tiny_model))
+                    "--decoded", "-o", tmp_path / "all.png", *model_args(tiny_model))
     assert every.returncode == 0, every.stderr
     assert Image.open(tmp_path / "all.png").size == (2 * ((2 * 4 + 1) * 18 + 2), 2 * (2 * 18 + 2))
 
