@@ -1,6 +1,6 @@
 """Latents: the per-layer codes of N faces, the names they came from, and the fingerprint of the model that made them.
 
-On disk a `.npz` written by numpy (see ../shared/DESIGN.md): `z1` ... `zL` float32 (N, d_l), `names` (N,) unicode,
+On disk a `.npz` written by numpy (see docs/design.md): `z1` ... `zL` float32 (N, d_l), `names` (N,) unicode,
 `fingerprint`, `format` = facealgebra-latents/1. It is read with allow_pickle=False, so a file holding pickled
 objects is refused rather than executed. numpy only: no torch on this path.
 """
