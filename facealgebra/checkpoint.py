@@ -2,7 +2,8 @@
 
 Metadata keys: format, config (ModelConfig JSON), preprocess (JSON recipe for photos), training (JSON record),
 fingerprint (sha256 over the tensors). Trainer state (optimizer, step, RNG) goes to a separate
-train_state.safetensors. Nothing here ever unpickles: safetensors holds raw tensors only.
+train_state.safetensors, with its own fingerprint and the fingerprint of the model it belongs with. Nothing here
+ever unpickles: safetensors holds raw tensors only.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from facealgebra.fileio import atomic_path
 from facealgebra.model import VLAE
 
 MODEL_FORMAT = "facealgebra-vlae/1"
-STATE_FORMAT = "facealgebra-train-state/1"
+STATE_FORMAT = "facealgebra-train-state/2"  # /1 had no fingerprints
 BUNDLED_DIRS = (
     Path(__file__).resolve().parent / "weights",  # inside an installed wheel
     Path(__file__).resolve().parent.parent / "weights",  # a source checkout
@@ -47,7 +48,7 @@ def fingerprint(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")  # -1: 0-dim too
     return digest.hexdigest()
 
 
@@ -55,6 +56,13 @@ def fingerprint(tensors: dict[str, torch.Tensor]) -> str:
 def save_model(path: str | os.PathLike, model: VLAE, preprocess: dict, training: dict,
                dtype: torch.dtype = torch.float32) -> str:
     """Write the model atomically; returns its fingerprint. `dtype=torch.float16` halves the file."""
+    with atomic_path(path) as tmp:
+        return write_model(tmp, model, preprocess, training, dtype)
+
+
+def write_model(path: str | os.PathLike, model: VLAE, preprocess: dict, training: dict,
+                dtype: torch.dtype = torch.float32) -> str:
+    """save_model into `path` itself, for a caller that makes it atomic (train.py commits it with the state)."""
     tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
     weights_print = fingerprint(tensors)
     metadata = {
@@ -64,8 +72,7 @@ def save_model(path: str | os.PathLike, model: VLAE, preprocess: dict, training:
         "training": json.dumps(training, sort_keys=True),
         "fingerprint": weights_print,
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    save_file(tensors, str(path), metadata=metadata)
     return weights_print
 
 
@@ -162,9 +169,25 @@ def export_model(loaded: LoadedModel, path: str | os.PathLike, dtype_name: str) 
 
 
 # ---- trainer state ---------------------------------------------------------------------------------------------
-def save_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer, step: int,
-                     rng_states: dict[str, torch.Tensor], extra: dict) -> None:
-    """Optimizer moments, step counters and RNG states as tensors; hyper-parameters as JSON metadata."""
+@dataclass
+class TrainState:
+    step: int
+    optimizer: dict  # for optimizer.load_state_dict
+    rng_states: dict[str, torch.Tensor]
+    model_fingerprint: str  # of the model saved with this state: a state continues only that model
+    extra: dict
+
+
+def state_fingerprint(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """The tensors' fingerprint extended over the metadata, which holds the step and the optimizer's settings."""
+    fields = json.dumps({key: value for key, value in metadata.items() if key != "fingerprint"}, sort_keys=True)
+    return hashlib.sha256(f"{fingerprint(tensors)}|{fields}".encode()).hexdigest()
+
+
+def write_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer, step: int,
+                      rng_states: dict[str, torch.Tensor], model_fingerprint: str, extra: dict) -> None:
+    """Optimizer moments, step counters and RNG states as tensors; hyper-parameters as JSON metadata. Writes
+    `path` itself: the caller makes it atomic, together with the model (train.py)."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     for index, slots in state["state"].items():
@@ -176,17 +199,22 @@ def save_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer, 
         "format": STATE_FORMAT,
         "step": str(step),
         "param_groups": json.dumps(state["param_groups"]),
+        "model_fingerprint": model_fingerprint,
         "extra": json.dumps(extra, sort_keys=True),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    save_file(tensors, str(path), metadata={**metadata, "fingerprint": state_fingerprint(tensors, metadata)})
 
 
-def load_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, torch.Tensor], dict]:
-    """Restore the optimizer in place; return (step, rng states, extra)."""
+def load_train_state(path: str | os.PathLike) -> TrainState:
+    """Read and check a trainer state; optimizer.load_state_dict(state.optimizer) restores the optimizer."""
     metadata, tensors = read_metadata(Path(path))
     if metadata.get("format") != STATE_FORMAT:
-        raise FaceAlgebraError(f"{path}: not a facealgebra trainer state")
+        raise FaceAlgebraError(f"{path}: not a facealgebra trainer state of this version (format "
+                               f"{metadata.get('format')!r}, expected {STATE_FORMAT!r}); start a new run from its "
+                               f"model with --init")
+    if state_fingerprint(tensors, metadata) != metadata.get("fingerprint"):
+        raise FaceAlgebraError(f"{path}: trainer state does not match its fingerprint; the file is damaged (start a "
+                               f"new run from its model with --init)")
     slots: dict[int, dict[str, torch.Tensor]] = {}
     rng_states: dict[str, torch.Tensor] = {}
     for name, tensor in tensors.items():
@@ -196,5 +224,5 @@ def load_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer) 
         else:
             index, _, key = rest.partition(".")
             slots.setdefault(int(index), {})[key] = tensor
-    optimizer.load_state_dict({"state": slots, "param_groups": json.loads(metadata["param_groups"])})
-    return int(metadata["step"]), rng_states, json.loads(metadata.get("extra", "{}"))
+    return TrainState(int(metadata["step"]), {"state": slots, "param_groups": json.loads(metadata["param_groups"])},
+                      rng_states, metadata["model_fingerprint"], json.loads(metadata["extra"]))

@@ -10,8 +10,4 @@ class TrainingError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training, after a checkpoint was saved at `step` (exit 130)."""
-
-    def __init__(self, step: int):
-        super().__init__(f"interrupted at step {step}")
-        self.step = step
+    """Ctrl-C or SIGTERM during training (exit 130); the message says what was saved."""

@@ -1,39 +1,59 @@
-"""Atomic file output: write to a temporary file in the same folder, then `os.replace` it into place."""
+"""Atomic file output: write to a temporary file in the same folder, then `os.replace` it into place; several
+files replaced together (`atomic_files`); and a lock that keeps a second writer out of a folder."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from facealgebra import faults
 from facealgebra.errors import FaceAlgebraError
 
 
 def check_writable_dir(directory: Path) -> None:
     """Fail early, with a clear message, when `directory` cannot hold our output."""
+    problem = unwritable(directory)
+    if problem:
+        raise FaceAlgebraError(f"cannot write to {directory}: {problem}")
+
+
+def unwritable(directory: Path) -> str | None:
+    """Why no file can be made in `directory` (its missing folders made first), or None when one can."""
     probe = directory
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise FaceAlgebraError(f"cannot write to {directory}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise FaceAlgebraError(f"cannot write to {directory}: {probe} is not writable")
+        return f"{probe} is not a folder"
+    try:  # a real (unnamed) file: os.access says yes to root, even on /proc and on read-only file systems
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as exc:
+        return f"no file can be made in {probe} ({exc.strerror or exc})"
+    return None
+
+
+def check_output_path(text: str, folder: bool = False) -> None:
+    """Fail before any work when the output TEXT cannot be written: a file's name may not end in a slash (that
+    names a folder) or name a folder; a folder output may not be a file; and new files must be possible there."""
+    path = Path(text)
+    if folder and path.exists() and not path.is_dir():
+        raise FaceAlgebraError(f"cannot write into {text}: it is a file, and this output is a folder")
+    if not folder and (text.endswith(("/", os.sep)) or path.is_dir()):
+        raise FaceAlgebraError(f"cannot write {text}: it names a folder; give a file name")
+    problem = unwritable(path if folder else path.absolute().parent)
+    if problem:
+        raise FaceAlgebraError(f"cannot write {text}: {problem}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
     target = Path(path)
-    check_writable_dir(target.parent)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:  # e.g. a read-only or virtual file system, where even root cannot create files
-        raise FaceAlgebraError(f"cannot write {target}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_beside(target)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
@@ -41,6 +61,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temp_beside(target: Path) -> Path:
+    """A new empty file `.NAME.XXXXXXXX.tmp` in `target`'s folder (made if need be), for `target`'s next content."""
+    check_writable_dir(target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # e.g. a read-only or virtual file system, where even root cannot create files
+        raise FaceAlgebraError(f"cannot write {target}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(tmp_name)
 
 
 def current_umask() -> int:
@@ -52,3 +84,90 @@ def current_umask() -> int:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+# ---- several files replaced together ---------------------------------------------------------------------------
+COMMIT_MARKER = ".commit.json"
+
+
+@contextlib.contextmanager
+def atomic_files(*paths: Path) -> Iterator[list[Path]]:
+    """Like atomic_path for several files in one folder, which replace their predecessors together: after the
+    process is killed at any moment the folder holds either all the old files or, once `finish_commit` has run
+    (the next writer into the folder runs it), all the new ones. One rename is atomic, two are not, hence:
+
+    1. the caller writes every temporary file in full;
+    2. a marker naming each temporary file and its target is written (atomically): the commit point;
+    3. each temporary file is moved onto its target, then the marker is removed.
+
+    A kill before 2 leaves stray temporary files beside the old files (`remove_stale_temps` clears them); a kill
+    after it leaves the marker, from which `finish_commit` completes the moves. Like atomic_path, this guards
+    against a killed process, not a power cut: nothing here calls fsync."""
+    targets = [Path(path) for path in paths]
+    folder = targets[0].parent
+    temps: list[Path] = []
+    try:
+        temps.extend(temp_beside(target) for target in targets)
+        yield temps
+        for tmp in temps:
+            os.chmod(tmp, 0o666 & ~current_umask())
+        faults.point("commit-files-written")
+    except BaseException:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    with atomic_path(folder / COMMIT_MARKER) as marker:
+        marker.write_text(json.dumps([[tmp.name, target.name] for tmp, target in zip(temps, targets)]))
+    faults.point("commit-marker-written")
+    finish_commit(folder)
+
+
+def finish_commit(folder: Path) -> None:
+    """Complete the moves of a commit that a kill cut short after its marker was written; nothing without one."""
+    marker = folder / COMMIT_MARKER
+    if not marker.exists():
+        return
+    try:
+        moves = json.loads(marker.read_text())
+    except (ValueError, OSError) as exc:
+        raise FaceAlgebraError(f"{marker}: unreadable commit marker ({exc}); the files it names are suspect") from None
+    for tmp_name, target_name in moves:
+        if (folder / tmp_name).exists():  # else it was moved before the kill
+            os.replace(folder / tmp_name, folder / target_name)
+            faults.point(f"commit-moved-{target_name}")
+    marker.unlink()
+
+
+def remove_stale_temps(folder: Path, names: str) -> None:
+    """Remove the temporary files that killed atomic writes of files named by the regular expression `names` left
+    in `folder`: `.NAME.XXXXXXXX.tmp`, as `temp_beside` names them, and `..NAME.XXXXXXXX.tmp.XXXXXXXX.tmp`, which
+    version 0.1.0 made by writing a temporary file itself atomically. Only while no writer can be at work there."""
+    stale = re.compile(rf"\.\.?(?:{names})(?:\.[a-z0-9_]{{8}}\.tmp){{1,2}}")
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.is_file() and stale.fullmatch(entry.name):
+            entry.unlink()
+
+
+# ---- a folder's lock -------------------------------------------------------------------------------------------
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, label: str) -> Iterator[None]:
+    """Hold `folder` (which must exist) against every other process taking this lock; fail at once, naming the
+    holder, if one has it. An flock, which the system releases when its process ends, even by SIGKILL: a killed
+    run never leaves a folder locked."""
+    import fcntl  # POSIX only; imported here so the rest of this module works anywhere
+
+    with open(folder / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise FaceAlgebraError(f"{label} is in use by process {holder}: wait for it to end, or choose another "
+                                   f"folder") from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import re
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -31,14 +32,16 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 import torch
 
-from facealgebra import __version__
+from facealgebra import __version__, faults
 from facealgebra.align import detected_template
-from facealgebra.checkpoint import LoadedModel, load_model, load_train_state, save_model, save_train_state
+from facealgebra.checkpoint import (LoadedModel, TrainState, load_model, load_train_state, write_model,
+                                    write_train_state)
 from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
 from facealgebra.distributed import Ranks, average, gather_rows, wrap
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import atomic_path, check_writable_dir
+from facealgebra.fileio import (COMMIT_MARKER, LOCK_FILE, atomic_files, atomic_path, check_writable_dir,
+                                finish_commit, folder_lock, remove_stale_temps)
 from facealgebra.images import grid, save_image, to_pil
 from facealgebra.losses import layer_regularisers, reconstruction
 from facealgebra.model import VLAE
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
 
 
 @dataclass(frozen=True)
@@ -175,15 +179,61 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
     return model_cfg, train_cfg
 
 
+# ---- the run folder --------------------------------------------------------------------------------------------
 def check_out(job: TrainJob) -> None:
     check_writable_dir(job.out)
     if job.out.exists() and not job.out.is_dir():
         raise FaceAlgebraError(f"--out {job.out}: is a file, expected a folder")
+
+
+@contextlib.contextmanager
+def held_folder(out: Path) -> Iterator[None]:
+    """--out for the length of one run: locked against a second training into it; a save that a kill cut short
+    completed (when killed after its commit point) or cleared away (before it); and, should the run end before
+    any checkpoint is there, what it made removed again, so that a failed start leaves no husk of a run."""
+    made = [path for path in (out, out / SAMPLES_DIR, out / METRICS_FILE, out / LOCK_FILE) if not path.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, f"--out {out}"):
+        finish_commit(out)
+        remove_stale_temps(out, "|".join(map(re.escape, (MODEL_FILE, STATE_FILE, METRICS_FILE, COMMIT_MARKER))))
+        remove_stale_temps(out / SAMPLES_DIR, r"step-\d{6}\.png")
+        try:
+            yield
+        except BaseException as exc:
+            if (out / MODEL_FILE).exists():
+                raise
+            for path in reversed(made):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            if isinstance(exc, (KeyboardInterrupt, Interrupted)):  # Ctrl-C, or SIGTERM (see cli.py)
+                raise Interrupted("interrupted before the first checkpoint: nothing was saved") from None
+            raise
+
+
+def check_saved_run(job: TrainJob) -> None:
+    """What --out holds suits --resume (a model and its state) or a new run (no model), once held_folder has
+    finished any save a kill cut short."""
     has_model = (job.out / MODEL_FILE).exists()
     if job.resume and not ((job.out / STATE_FILE).exists() and has_model):
         raise FaceAlgebraError(f"--resume: {job.out} holds no {MODEL_FILE} and {STATE_FILE} to continue from")
     if has_model and not job.resume:
         raise FaceAlgebraError(f"--out {job.out} already holds a model: pass --resume to continue it, or choose another folder")
+
+
+def check_same_run(job: TrainJob, previous: LoadedModel, state: TrainState) -> None:
+    """--resume continues the saved run as it was: its data and preset, its trainer state with its model."""
+    for flag, name in (("--data", "data"), ("--preset", "preset")):
+        saved = previous.training.get(name)
+        if getattr(job, name) != saved:
+            raise FaceAlgebraError(f"--resume: the run in {job.out} was trained with {flag} {saved}, not {flag} "
+                                   f"{getattr(job, name)}: pass {flag} {saved}, or start a new run from its model "
+                                   f"with --init {job.out}")
+    if state.model_fingerprint != previous.fingerprint:
+        raise FaceAlgebraError(f"--resume: {job.out / STATE_FILE} (step {state.step}) was saved with another model "
+                               f"than {job.out / MODEL_FILE} (step {previous.training.get('steps')}): start a new "
+                               f"run from that model with --init {job.out}")
 
 
 def rng_states(batch_rng_device: torch.device) -> dict[str, torch.Tensor]:
@@ -247,10 +297,23 @@ def run_training(
     ranks: Ranks = Ranks(),
 ) -> dict:
     """Train (or continue) the model described by `job`; returns the final metrics record. Under torchrun every
-    process runs this with its own `ranks`, inside distributed.process_group; rank 0 alone writes files."""
+    process runs this with its own `ranks`, inside distributed.process_group; rank 0 alone writes files, and holds
+    --out (see held_folder) while it runs."""
     check_out(job)
+    with held_folder(job.out) if ranks.is_main else contextlib.nullcontext():
+        if ranks.world_size > 1:  # the others read --out only once rank 0 has finished what a kill left there
+            torch.distributed.barrier()
+        return train_in_folder(job, device, log, progress_factory, ranks)
+
+
+def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], None],
+                    progress_factory: Callable[[int, int], "TrainProgress"] | None, ranks: Ranks) -> dict:
+    check_saved_run(job)
     model_path, state_path = job.out / MODEL_FILE, job.out / STATE_FILE
     previous = load_model(model_path) if job.resume else None
+    saved_state = load_train_state(state_path) if job.resume else None
+    if previous and saved_state:
+        check_same_run(job, previous, saved_state)
     initial = load_initial(job.init) if job.init else None
     start = previous or initial  # the model whose weights and shape this run continues from, if any
     shape_cfg = start.model.cfg if start else get_preset(job.preset).model
@@ -268,10 +331,11 @@ def run_training(
     trained = wrap(model, ranks, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     start_step, wall_before = 0, 0.0
-    if job.resume:
-        start_step, states, extra = load_train_state(state_path, optimizer)
-        restore_rng(states, device)
-        wall_before = float(extra.get("wall_seconds", 0.0))
+    if saved_state:
+        optimizer.load_state_dict(saved_state.optimizer)
+        start_step = saved_state.step
+        restore_rng(saved_state.rng_states, device)
+        wall_before = float(saved_state.extra.get("wall_seconds", 0.0))
         for group in optimizer.param_groups:
             group["lr"] = train_cfg.lr
         if ranks.is_main:
@@ -302,7 +366,11 @@ def run_training(
     started_from = ({"init": {"model": job.init, "fingerprint": initial.fingerprint}} if initial else
                     {"init": previous.training["init"]} if previous and "init" in previous.training else {})
 
+    saved_step = start_step if job.resume else None  # the step of the checkpoint in --out, if there is one
+
     def checkpoint(step: int, wall: float, record: dict, rng: dict[str, torch.Tensor]) -> None:
+        nonlocal saved_step
+        saved_step = step
         if not ranks.is_main:
             return
         training = {
@@ -311,16 +379,18 @@ def run_training(
             "processes": ranks.world_size, "device": device_description(device), "version": __version__,
             "final": record, **started_from,
         }
-        # Both files are written in full before either replaces its predecessor: a save cut short leaves the
-        # previous pair, never a model from one step beside the trainer state of another.
-        with atomic_path(model_path) as model_tmp, atomic_path(state_path) as state_tmp:
-            save_model(model_tmp, model, recipe, training)
-            save_train_state(state_tmp, optimizer, step, rng, {"wall_seconds": wall})
+        # One commit for the pair (see atomic_files): a save cut short at any point leaves, once the next run has
+        # finished it, a model and a trainer state of one step; the state names its model's fingerprint as well.
+        with atomic_files(model_path, state_path) as (model_tmp, state_tmp):
+            model_print = write_model(model_tmp, model, recipe, training)
+            faults.point("checkpoint-model-written")
+            write_train_state(state_tmp, optimizer, step, rng, model_print, {"wall_seconds": wall})
 
     record: dict = {}
     started = time.perf_counter()
     sink = progress_factory(start_step, train_cfg.steps) if progress_factory else None
-    metrics = open(job.out / METRICS_FILE, "a") if ranks.is_main else None
+    # a new run's folder holds no model, so any metrics there are of a run that saved nothing
+    metrics = open(job.out / METRICS_FILE, "a" if job.resume else "w") if ranks.is_main else None
     window_start, window_images = time.perf_counter(), 0
     step = start_step
     with stop_requests() as stop_requested:
@@ -343,10 +413,10 @@ def run_training(
                 stats = average(torch.stack([loss, recon, *regs, stop_vote]).detach(), ranks).tolist()
                 global_loss, global_recon, *global_regs, stop_votes = stats
                 if not np.isfinite(global_loss):
-                    raise TrainingError(
-                        f"loss became {global_loss} at step {step + 1}; stopped. The last good checkpoint in "
-                        f"{job.out} is kept: try a lower --lr and --resume"
-                    )
+                    kept = (f"The last good checkpoint in {job.out} (step {saved_step}) is kept: try a lower --lr "
+                            f"and --resume" if saved_step is not None else
+                            "Nothing was saved (no checkpoint yet): start again with a lower --lr")
+                    raise TrainingError(f"loss became {global_loss} at step {step + 1}; stopped. {kept}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -354,7 +424,8 @@ def run_training(
                 window_images += global_batch
 
                 saving = step % train_cfg.save_every == 0 or step == train_cfg.steps
-                if saving or step % train_cfg.log_every == 0:  # a checkpoint always carries a fresh record
+                # a checkpoint (a stop makes one too) always carries the record of the step it saves
+                if saving or stop_votes or step % train_cfg.log_every == 0:
                     now = time.perf_counter()
                     record = {
                         "step": step, "loss": global_loss, "recon": global_recon,
@@ -375,7 +446,7 @@ def run_training(
                     if saving and not sink:
                         log(format_record(record))
                 if stop_votes:
-                    raise Interrupted(step)
+                    raise Interrupted(f"interrupted; checkpoint saved at step {step}")
         except RuntimeError as exc:  # under torchrun, mostly a collective failing because another process died
             if ranks.world_size == 1:
                 raise
@@ -411,10 +482,20 @@ def recipe_with_template(data: ImageSet, previous: LoadedModel | None, log: Call
 
 
 def drop_metrics_after(path: Path, step: int) -> None:
-    """Forget logged steps past the checkpoint: a killed run logged them, but its weights from then are lost."""
+    """Forget logged steps past the checkpoint: a killed run logged them, but its weights from then are lost. So
+    goes a torn last line, which a run killed while writing it leaves; a bad line elsewhere is an error."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines(keepends=True) if line.strip() and json.loads(line)["step"] <= step]
+    lines = path.read_text().splitlines(keepends=True)
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            if line.strip() and json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, TypeError, KeyError):
+            if number < len(lines) or line.endswith("\n"):
+                raise FaceAlgebraError(f"{path}, line {number}: not a metrics record ({line.strip()[:40]!r}): mend "
+                                       f"or delete that line, then --resume again") from None
     with atomic_path(path) as tmp:
         tmp.write_text("".join(kept))
 

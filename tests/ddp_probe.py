@@ -12,7 +12,7 @@ from facealgebra import train
 from facealgebra.cli import main
 
 NOTES = Path(os.environ["PROBE_DIR"]) / f"rank-{os.environ['RANK']}.jsonl"
-draw_batch, save_model = train.batch_indices, train.save_model
+draw_batch, write_model = train.batch_indices, train.write_model
 
 
 def note(entry: dict) -> None:
@@ -26,10 +26,10 @@ def noted_batch_indices(num_images, batch_size, seed, step, ranks):
     return indices
 
 
-def noted_save_model(path, model, preprocess, training):
+def noted_write_model(path, model, preprocess, training):
     note({"saved": training["steps"]})
-    return save_model(path, model, preprocess, training)
+    return write_model(path, model, preprocess, training)
 
 
-train.batch_indices, train.save_model = noted_batch_indices, noted_save_model
+train.batch_indices, train.write_model = noted_batch_indices, noted_write_model
 main(sys.argv[1:])

@@ -47,8 +47,7 @@ def same_function(run_a: Path, run_b: Path) -> bool:
 def assert_intact(out: Path) -> int:
     """The model and trainer state load, belong to the same step, and no temporary file is left; the step."""
     model = load_model(out)  # checks the weights against their fingerprint
-    step, _, _ = load_train_state(out / "train_state.safetensors",
-                                  torch.optim.Adam(model.model.parameters()))
+    step = load_train_state(out / "train_state.safetensors").step  # checks it against its fingerprint
     assert step == model.training["steps"] > 0
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     return step
