@@ -23,11 +23,22 @@ for edit in glasses smile hair lighting; do
 done
 
 # 3. The lighting edit on one layer only: `facealgebra eval` finds lighting mostly in z1 of the bundled model (normalised MI).
-#    --layers keeps the other layers from the first term, so c comes first: c with a's lighting, the rest of c kept.
-run arith --model toyfaces toyfaces/lighting-c.png + toyfaces/lighting-a.png - toyfaces/lighting-b.png --layers 1 \
+#    --layers keeps the other layers of the face edited (c, the last term with a + sign): c with a's lighting.
+run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + toyfaces/lighting-c.png --layers 1 \
     --panel --compare toyfaces/lighting-expected.png --size 128 -o gallery/toyfaces-arith-lighting-layer1.png
 
 # 4. Raw photos (needs the align extra): tilted, small or off-centre faces are found and aligned to the orl
 #    model's landmark template first; the panel shows each term as the model sees it after alignment.
 run arith photos/glasses-small.png - photos/no-glasses-small.png + photos/astronaut.jpg --align on --panel \
     --size 128 -o gallery/orl-arith-raw-photos.png
+
+# 5. Edits on the photo itself, at its own size (needs the align extra): the change a - b makes to the face's code,
+#    decoded, is carried back onto the photo; everything outside the face keeps its pixels.
+for photo in generated-14 generated-12 astronaut; do
+  run arith a-glasses.png - b-no-glasses.png + photos/$photo.jpg --model orl --strength 1.5 \
+      -o gallery/photo-$photo-glasses.jpg
+done
+run arith a-glasses.png - b-no-glasses.png + photos/group.jpg --model orl --every-face --strength 1.5 \
+    -o gallery/photo-group-glasses.jpg
+run traverse --model orl --layer 1 --from photos/generated-14.jpg --samples 2 --steps 7 --size 160 \
+    -o gallery/photo-generated-14-traverse-z1.jpg
