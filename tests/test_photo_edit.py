@@ -199,3 +199,14 @@ def test_the_mask_is_soft():
     assert mask[32, 32] == 1 and mask[0, 0] == 0 and mask[32, 0] < 0.05
     steps = np.abs(np.diff(mask, axis=1)).max()
     assert steps < 1 / 6 and math.isclose(mask.max(), 1.0)
+
+
+def test_without_the_align_extra_the_edit_lands_on_the_centre_square_with_a_notice(portrait, tmp_path):
+    hidden = {"PYTHONPATH": str(REPO / "tests" / "without_align")}
+    result = run_cli("arith", *GLASSES, portrait, "-o", tmp_path / "out.png", *MODEL, env=hidden)
+    assert result.returncode == 0, result.stderr
+    assert "pip install" in result.stderr and "align" in result.stderr
+    changed = (pixels(tmp_path / "out.png") != pixels(portrait)).any(axis=-1)
+    width, height = Image.open(portrait).size  # 432 x 512: the centre square is rows 40 to 472
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert changed.any() and rows.min() >= (height - width) // 2 and rows.max() < (height + width) // 2
