@@ -46,6 +46,8 @@ DAMAGES = {
     "cut short": lambda folder: array_file(folder).write_bytes(array_file(folder).read_bytes()[:-100]),
     "emptied": lambda folder: array_file(folder).write_bytes(b""),
     "pixels overwritten": lambda folder: overwrite_pixels(array_file(folder)),
+    "garbage at the start": lambda folder: array_file(folder).write_bytes(
+        b"\x93NUMPY garbage" + array_file(folder).read_bytes()[15:]),
     "array deleted": lambda folder: array_file(folder).unlink(),
     "index garbled": lambda folder: next(folder.glob("*.json")).write_text("{\"format\": garbage"),
 }
