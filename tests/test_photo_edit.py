@@ -210,3 +210,19 @@ def test_without_the_align_extra_the_edit_lands_on_the_centre_square_with_a_noti
     width, height = Image.open(portrait).size  # 432 x 512: the centre square is rows 40 to 472
     rows = np.nonzero(changed.any(axis=1))[0]
     assert changed.any() and rows.min() >= (height - width) // 2 and rows.max() < (height + width) // 2
+
+
+@pytest.mark.parametrize("mode, suffix, out_mode", [("RGBA", ".png", "RGBA"), ("L", ".png", "L"),
+                                                    ("CMYK", ".jpg", "RGB"), ("I;16", ".png", "L")])
+def test_alpha_grey_cmyk_and_16_bit_photos_come_back_in_kind(tmp_path, mode, suffix, out_mode):
+    photo = Image.open(PHOTOS / "generated-14.jpg")
+    path = tmp_path / f"photo{suffix}"
+    if mode == "I;16":
+        Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 257).save(path)
+    else:
+        photo.convert(mode).save(path)
+    edit(*GLASSES, path, "-o", tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as out:
+        assert out.mode == out_mode and out.size == photo.size
+    if mode == "RGBA":  # the alpha channel is the photo's own
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png"))[..., 3], np.asarray(Image.open(path))[..., 3])
