@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates every picture in examples/gallery/ from the bundled models, with facealgebra CLI commands only.
-#   bash examples/make_gallery.sh        (from anywhere; 36 s of CPU time on a 2-core machine)
+#   bash examples/make_gallery.sh        (from anywhere; 48 s of CPU time on a 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p gallery
