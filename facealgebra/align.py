@@ -29,8 +29,9 @@ weighted means.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -38,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from facealgebra import retinaface
+from facealgebra.data import parse_spec
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import centre_square, load_image, preprocess, to_mode
 
@@ -197,11 +199,17 @@ def aligned_crop(image: Image.Image, face: Face, template: Template) -> Image.Im
 # ---- photos to model input -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PhotoInput:
-    """How a photo becomes model input: the model's recipe, after alignment onto its template when `template`."""
+    """How a photo becomes model input: the model's recipe, after alignment onto its template when `template`.
+    `notes` (what the user should know about it) go to `log` once, at the first photo: a command given only .npz
+    files has nothing to note. `strict` stops at an unreadable or faceless photo of a folder, else skipped."""
 
     recipe: dict
     template: Template | None = None
     face: int | None = None
+    strict: bool = False
+    log: Callable[[str], None] = lambda message: None
+    notes: list[str] = field(default_factory=list)
+    notes_lock: threading.Lock = field(default_factory=threading.Lock)  # photos are read in several threads
 
     def __call__(self, image: Image.Image, name: str) -> np.ndarray:
         return self.place(image, name)[0]
@@ -221,6 +229,9 @@ class PhotoInput:
     def place(self, image: Image.Image, name: str, face: Face | None = None) -> tuple[np.ndarray, Placement]:
         """Model input for the photo's chosen face (--face, or the largest), or for `face`, and where that input
         lies in the photo."""
+        with self.notes_lock:
+            while self.notes:
+                self.log(f"note: {self.notes.pop(0)}")
         if self.template is None:
             return preprocess(image, self.recipe), crop_placement(image.size, self.recipe)
         if face is None:
@@ -251,9 +262,16 @@ def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:
     return Placement(complex(scale), -complex(left, top) * scale)
 
 
-def photo_input(recipe: dict, mode: str, face: int | None, model_name: str) -> PhotoInput:
+# Data that holds no photos, and what a model trained on it draws instead. (synthetic is left out: its plain
+# shapes only make test models, which are given shapes like them.)
+NOT_PHOTOS = {"mnist": "handwritten digits", "toyfaces": "drawn toy faces"}
+
+
+def photo_input(recipe: dict, mode: str, face: int | None, model_name: str, trained_on: str = "",
+                strict: bool = False, log: Callable[[str], None] = lambda message: None) -> PhotoInput:
     """Resolve --align auto|on|off (and --face) for a model: auto aligns when the extra is installed and the
-    model has a template; on insists on both."""
+    model has a template; on insists on both. What a photo meets is noted: a model trained on `trained_on` (its
+    data SPEC) that holds no photos, or a template unused for want of the detector."""
     check_align_options(mode, face)
     template = Template.of(recipe)
     if mode == "on" and template is None:
@@ -264,7 +282,15 @@ def photo_input(recipe: dict, mode: str, face: int | None, model_name: str) -> P
         why = "--align off" if mode == "off" else ("the align extra is not installed" if template else
                                                   f"model {model_name} has no landmark template")
         raise FaceAlgebraError(f"--face {face} picks a face to align, but alignment is off ({why})")
-    return PhotoInput(recipe, template if aligned else None, face)
+    notes = []
+    if mode == "auto" and template is not None and not aligned:
+        notes.append(f"photos are centre-cropped, not aligned onto model {model_name}'s face template, as the face "
+                     f"detector is not installed (a face off centre comes out smeared): {retinaface.INSTALL_HINT}")
+    source = parse_spec(trained_on)[0]
+    if source in NOT_PHOTOS:
+        notes.append(f"model {model_name} was trained on {NOT_PHOTOS[source]} (data {trained_on!r}), not photos: "
+                     "it draws a photo as the nearest of those")
+    return PhotoInput(recipe, template if aligned else None, face, strict, log, notes)
 
 
 def check_align_options(mode: str, face: int | None) -> None:
