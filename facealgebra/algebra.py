@@ -16,9 +16,10 @@ from typing import Collection, Sequence
 import numpy as np
 
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.latents import Latents
+from facealgebra.latents import MAX_CODE, Latents, stray_value
 
 SIGNS = {"+": 1.0, "-": -1.0}
+MAX_WEIGHT = 100.0  # codes lie within a few units of 0: a larger weight only throws the result off the prior
 STDIN = "-"  # as a term: each photo path read from stdin in turn (a batch edit)
 
 
@@ -90,8 +91,9 @@ def parse_term(tokens: Sequence[str], index: int) -> tuple[float, str]:
         weight = float(weight_text)
     except ValueError:
         raise ExpressionError(tokens, index, f"{weight_text!r} before '*' is not a number") from None
-    if not math.isfinite(weight):
-        raise ExpressionError(tokens, index, "the weight must be a finite number")
+    if not abs(weight) <= MAX_WEIGHT:  # also refuses inf and nan
+        raise ExpressionError(tokens, index, f"the weight must be a finite number from -{MAX_WEIGHT:g} to "
+                                             f"{MAX_WEIGHT:g}")
     if not operand.strip():
         raise ExpressionError(tokens, index, "a weight needs a term after '*', as in 1.5*smile.npz")
     if operand[0] in SIGNS:
@@ -132,8 +134,20 @@ def evaluate(terms: Sequence[Term], codes: Sequence[Latents], name: str,
         total = np.float32(terms[0].weight) * codes[0].layers[layer]
         for term, code in zip(terms[1:], codes[1:]):
             total = total + np.float32(term.weight) * code.layers[layer]
+        check_sum(terms, codes, name, layer, total)
         result.append(total)
     return Latents(tuple(result), (name,), codes[0].fingerprint)
+
+
+def check_sum(terms: Sequence[Term], codes: Sequence[Latents], name: str, layer: int, total: np.ndarray) -> None:
+    """Refuse a sum that is no code (see MAX_CODE), naming the term that weighs most in it."""
+    value = stray_value(total)
+    if value is None:
+        return
+    heaviest = max(zip(terms, codes), key=lambda pair: float(np.abs(pair[0].weight * pair[1].layers[layer]).max()))
+    raise FaceAlgebraError(f"expression {name!r}: layer z{layer + 1} of the result reaches {value:g}, beyond the "
+                           f"+-{MAX_CODE:g} where codes lie; its largest term is {heaviest[0].operand!r}: use a "
+                           "smaller weight, or codes made by encode")
 
 
 def edited_term(terms: Sequence[Term], is_photo: Sequence[bool], onto: str | None) -> int | None:

@@ -18,6 +18,15 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.fileio import atomic_path
 
 LATENTS_FORMAT = "facealgebra-latents/1"
+# Codes follow the prior N(0, I): a strong edit reaches tens. Far beyond, the decoder draws noise (or overflows into
+# NaN), so a value outside +-MAX_CODE is refused as no code at all.
+MAX_CODE = 1e4
+
+
+def stray_value(z: np.ndarray) -> float | None:
+    """A value of z that no code takes (inf, NaN, or beyond +-MAX_CODE), or None when there is none."""
+    stray = z[~(np.abs(z) <= MAX_CODE)]
+    return float(stray[0]) if stray.size else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +102,12 @@ class Latents:
         layer_count = sum(1 for key in arrays if key[:1] == "z" and key[1:].isdigit())
         try:
             layers = tuple(arrays[f"z{layer}"] for layer in range(1, layer_count + 1))
-            return cls(layers, tuple(arrays["names"].tolist()), str(arrays["fingerprint"]))
+            latents = cls(layers, tuple(arrays["names"].tolist()), str(arrays["fingerprint"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise FaceAlgebraError(f"{path}: damaged latents file ({exc})") from None
+        for layer, z in enumerate(latents.layers, start=1):
+            value = stray_value(z)
+            if value is not None:
+                raise FaceAlgebraError(f"{path}: z{layer} holds {value:g}, which is no code (codes are finite and "
+                                       f"within +-{MAX_CODE:g}); make the file again with encode or arith")
+        return latents
