@@ -48,8 +48,9 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
     """Image paths from images, folders and `-` (stdin); each must exist. Decoding waits for the encoder's pool."""
     paths: list[Path] = []
     for text in inputs:
-        if text == "-":
-            paths += [Path(line.strip()) for line in sys.stdin if line.strip()]
+        if text == "-":  # a line is a path but for its line ending: a file name may begin or end with spaces
+            lines = (line.removesuffix("\n").removesuffix("\r") for line in sys.stdin)
+            paths += [Path(line) for line in lines if line]
             continue
         path = Path(text)
         paths += images_in(path) if path.is_dir() else [path]
