@@ -3,6 +3,7 @@ next run gets exactly what an uninterrupted build gives."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -25,8 +26,8 @@ KILL_POINTS = re.findall(r'faults\.point\("(cache-[a-z-]+)"\)', Path(cache.__fil
 
 
 def entry_files(folder: Path) -> dict[str, bytes]:
-    """The cache's entries, file name -> bytes (temporary files left by a killed build aside)."""
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if not path.name.endswith(".tmp")}
+    """Every file in the cache folder, name -> bytes (so a temporary file that a killed build left shows too)."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
 def array_file(folder: Path) -> Path:
@@ -119,10 +120,12 @@ def test_train_names_a_damaged_cache_and_a_kill_in_its_rebuild_changes_no_result
     assert fingerprint(tmp_path / "run") == model and entry_files(folder) == sound
 
 
+# only the cache build, in a process of its own (train builds it the same way, after a few seconds of torch)
+BUILD = [sys.executable, "-c", f"from facealgebra.data import load_data; load_data({DATA!r}, image_size=16)"]
+
+
 def build(folder: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    """Only the cache build, in a process of its own (train builds it the same way, after a few seconds of torch)."""
-    code = f"from facealgebra.data import load_data; load_data({DATA!r}, image_size=16)"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+    return subprocess.run(BUILD, capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, **cache_env(folder, kill_at)})
 
 
@@ -143,3 +146,20 @@ def test_a_build_killed_at_any_step_is_rebuilt_to_the_same_bytes(tmp_path, unint
     result = build(folder)
     assert result.returncode == 0, result.stderr
     assert entry_files(folder) == sound
+
+
+def test_a_second_build_waits_for_the_first_and_reads_its_entry(tmp_path, uninterrupted):
+    built = uninterrupted[2]
+    key = array_file(built).stem
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    with open(folder / f"{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # this test is the first build
+        second = subprocess.Popen(BUILD, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                                  env={**os.environ, **cache_env(folder, None)})
+        assert second.stderr.readline().startswith(f"waiting for another process to finish the image cache {folder}")
+        for name in (f"{key}.u8", f"{key}.json"):  # the first build ends
+            shutil.copy(built / name, folder / name)
+        pixels = (folder / f"{key}.u8").stat().st_ino
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    assert (folder / f"{key}.u8").stat().st_ino == pixels  # read, not built again
