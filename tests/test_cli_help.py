@@ -76,8 +76,9 @@ def test_an_eof_error_is_a_failure_not_an_interruption(tmp_path):
     result = run_cli("train", "--data", f"mnist:{tmp_path / 'mnist'}", "--preset", "tiny", "--steps", "1",
                      "--out", tmp_path / "run", "--device", "cpu")
     lines = result.stderr.strip().splitlines()
-    assert result.returncode not in (0, 130), result.stderr
+    assert result.returncode == 2, result.stderr  # bad input, named
     assert "interrupted" not in result.stderr and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "train-images-idx3-ubyte.gz: damaged MNIST file" in lines[0]
 
 
 @pytest.mark.parametrize("raised, code, message", [(EOFError, 1, "error: EOFError"),

@@ -53,12 +53,16 @@ def read_hub_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's own format), gzipped or not; a cut-short or garbled one is named."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+        dims = data[3]
+        shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    except (EOFError, OSError, IndexError, ValueError) as exc:
+        raise FaceAlgebraError(f"{path}: damaged MNIST file ({exc}); download it again") from None
 
 
 def find_idx(root: Path, stem: str) -> Path:
