@@ -186,6 +186,7 @@ OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
+MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 model_option = typer.Option("orl", "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
@@ -410,8 +411,9 @@ def traverse(
         raise FaceAlgebraError("--from goes with --layer; --between draws its own two ends")
     if spherical and between is None:
         raise FaceAlgebraError("--slerp goes with --between")
-    if steps < 2 or samples < 1 or not value_range > 0:
-        raise FaceAlgebraError("--steps must be at least 2, --samples at least 1 and --range above 0")
+    if steps < 2 or samples < 1 or not 0 < value_range <= MAX_RANGE:
+        raise FaceAlgebraError(f"--steps must be at least 2, --samples at least 1 and --range above 0 and at most "
+                               f"{MAX_RANGE:g} (the prior's codes lie within about 4)")
     layers = None if layer in (None, "all") else parse_layers(layer, "--layer")
     if layers is not None and len(layers) != 1:
         raise FaceAlgebraError(f"--layer {layer}: one layer, or all")

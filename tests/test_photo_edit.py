@@ -226,3 +226,10 @@ def test_alpha_grey_cmyk_and_16_bit_photos_come_back_in_kind(tmp_path, mode, suf
         assert out.mode == out_mode and out.size == photo.size
     if mode == "RGBA":  # the alpha channel is the photo's own
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png"))[..., 3], np.asarray(Image.open(path))[..., 3])
+
+
+@pytest.mark.parametrize("value", ["1e38", "0", "nan"])
+def test_a_traversal_range_beyond_any_code_is_refused(tmp_path, value):
+    result = run_cli("traverse", "--layer", "1", "--range", value, "-o", tmp_path / "t.png", *MODEL)
+    assert_usage_error(result, "--range")
+    assert not (tmp_path / "t.png").exists()
