@@ -657,7 +657,7 @@ def stop_on_termination_signals() -> None:
     import signal
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise Interrupted("interrupted")
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)

@@ -9,5 +9,8 @@ class TrainingError(Exception):
     """A failure while training (exit 1), such as a non-finite loss."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during training (exit 130); the message says what was saved."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training (exit 130); the message says what was saved. A KeyboardInterrupt, so that
+    no `except Exception` swallows it; a subclass, because Python 3.11 ends with SIGINT (exit -2, not our 130)
+    after a plain KeyboardInterrupt raised in code that exec() runs, even one caught (dataclasses run such code
+    while torch loads)."""

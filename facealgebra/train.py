@@ -191,7 +191,8 @@ def held_folder(out: Path) -> Iterator[None]:
     """--out for the length of one run: locked against a second training into it; a save that a kill cut short
     completed (when killed after its commit point) or cleared away (before it); and, should the run end before
     any checkpoint is there, what it made removed again, so that a failed start leaves no husk of a run."""
-    made = [path for path in (out, out / SAMPLES_DIR, out / METRICS_FILE, out / LOCK_FILE) if not path.exists()]
+    made = [path for path in (*reversed(out.parents), out) if not path.exists()][:1]  # the outermost new folder
+    made += [path for path in (out / SAMPLES_DIR, out / METRICS_FILE, out / LOCK_FILE) if not path.exists()]
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out, f"--out {out}"):
         finish_commit(out)
@@ -207,7 +208,7 @@ def held_folder(out: Path) -> Iterator[None]:
                     shutil.rmtree(path)
                 else:
                     path.unlink(missing_ok=True)
-            if isinstance(exc, (KeyboardInterrupt, Interrupted)):  # Ctrl-C, or SIGTERM (see cli.py)
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (an Interrupted: see cli.py)
                 raise Interrupted("interrupted before the first checkpoint: nothing was saved") from None
             raise
 
