@@ -20,6 +20,14 @@ Definitions (latents are posterior means unless said otherwise; layers are numbe
   max understates a factor that a layer spreads over several dims; the probes (which see the whole layer)
   complement it.
 - MIG: per factor, the gap between the two largest normalised MIs over all latent dims, averaged over factors.
+  A secondary figure: MMD against N(0, I) is unchanged by rotating a layer's code, and the decoder absorbs any
+  rotation, so nothing asks a factor to line up with one dim; the paper's claim is about layers (below).
+- Layer-level information of layer l about label k: the PROBE_FOLDS-fold cross-validated accuracy of a
+  NEIGHBOURS-nearest-neighbour vote on layer l's whole code, rescaled so that chance (the majority label) is 0 and
+  every image right is 1 (clipped at 0). It sees the whole code, nonlinearly, and is unchanged by rotating it.
+  Share: the best layer's information over the sum over layers (1: one layer holds the label alone; 1/L: every
+  layer alike). Layer gap: the best layer's information minus the runner-up's. Redundancy: the other layers'
+  information over the best layer's (0: nowhere else; L - 1: every layer holds all of it).
 - Holding layer of a factor: the layer with the largest layer MI.
 - Probe: multinomial logistic regression on one layer's standardised latents, scored by stratified
   PROBE_FOLDS-fold cross-validation: every image is predicted once, by a probe fit on the other folds. Chance:
@@ -66,6 +74,7 @@ MI_BINS = 20
 PROBE_FOLDS = 4
 PROBE_L2 = 1e-3
 PROBE_ITERATIONS = 200
+NEIGHBOURS = 5  # the layer-level probe: a 5-nearest-neighbour vote
 ARITHMETIC_TRIPLES = 300  # per factor
 RECONSTRUCTED_FACES = 250  # per factor
 BATCH_SIZE = 250
@@ -246,6 +255,47 @@ def label_probes(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: i
     return results
 
 
+# ---- layer-level information -----------------------------------------------------------------------------------
+def nearest_neighbour_vote(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+    """Labels by a NEIGHBOURS-nearest-neighbour majority vote in Euclidean distance: it reads a layer's whole code,
+    nonlinearly, and rotating the code (which the MMD prior and the decoder cannot tell apart) changes nothing."""
+    classes, targets = np.unique(fit_y, return_inverse=True)
+    fit = fit_x.astype(np.float64)
+    fit_norms = (fit ** 2).sum(1)
+    count = min(NEIGHBOURS, len(fit))
+    predicted = []
+    for start in range(0, len(test_x), BATCH_SIZE):
+        block = test_x[start:start + BATCH_SIZE].astype(np.float64)
+        distances = fit_norms[None, :] - 2 * block @ fit.T
+        nearest = np.argpartition(distances, count - 1, axis=1)[:, :count]
+        votes = np.zeros((len(block), len(classes)))
+        np.add.at(votes, (np.arange(len(block))[:, None], targets.ravel()[nearest]), 1)
+        predicted.append(classes[votes.argmax(1)])
+    return np.concatenate(predicted)
+
+
+def layer_information(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: int) -> dict:
+    """Per label: how much of it each layer's whole code holds, its share in the best layer, the gap to the
+    runner-up layer, and how much of it is repeated in other layers (see the module docstring)."""
+    information, holding, share, gap, redundancy = {}, {}, {}, {}, {}
+    for name, values in labels.items():
+        fold = stratified_folds(values, PROBE_FOLDS, seed)
+        chance = cross_validated_accuracy(majority_label, means[0], values, fold)
+        accuracy = np.array([cross_validated_accuracy(nearest_neighbour_vote, layer, values, fold)
+                             for layer in means])
+        held = np.clip((accuracy - chance) / max(1.0 - chance, 1e-12), 0.0, 1.0)
+        ranked = np.sort(held)[::-1]
+        information[name] = held.round(6).tolist()
+        holding[name] = int(held.argmax()) + 1
+        share[name] = float(ranked[0] / held.sum()) if held.sum() > 0 else 0.0
+        gap[name] = float(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0))
+        redundancy[name] = float((held.sum() - ranked[0]) / ranked[0]) if ranked[0] > 0 else 0.0
+    return {"information": information, "holding_layer": holding, "share": share, "gap": gap,
+            "redundancy": redundancy, "mean_share": float(np.mean(list(share.values()))) if share else 0.0,
+            "layer_gap": float(np.mean(list(gap.values()))) if gap else 0.0,
+            "mean_redundancy": float(np.mean(list(redundancy.values()))) if redundancy else 0.0}
+
+
 # ---- toyfaces: renderings with known factors ------------------------------------------------------------------
 def draw_factors(factors: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
     """A random face: each factor uniform over its values."""
@@ -389,6 +439,7 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                 factors = np.stack([labels[name] for name in data.factor_names], axis=1)
                 result["factors"] = factor_information(means, factors, data.factor_names)
             result["probes"] = label_probes(means, probe_labels, seed, progress)
+            result["layer_information"] = layer_information(means, probe_labels, seed)
             if has_renderer(data):
                 from facealgebra.data.toyfaces import FACTORS, render
 
@@ -437,6 +488,15 @@ def report_lines(result: dict) -> list[str]:
         lines += table(["label", "chance", *layer_names], [
             [name, f"{probe['chance']:.3f}", *(f"{a:.3f}" for a in probe["layers"])]
             for name, probe in result["probes"].items()])
+    if result.get("layer_information", {}).get("information"):
+        held = result["layer_information"]
+        lines += ["", f"layer-level information: a 5-NN vote on each layer's whole code, 0 = chance, 1 = every "
+                  f"image right (mean share in the best layer {held['mean_share']:.2f}, layer gap "
+                  f"{held['layer_gap']:.2f}, redundancy {held['mean_redundancy']:.2f})"]
+        lines += table(["label", *layer_names, "holds", "share", "gap"], [
+            [name, *(f"{value:.2f}" for value in row), f"z{held['holding_layer'][name]}", f"{held['share'][name]:.2f}",
+             f"{held['gap'][name]:.2f}"]
+            for name, row in held["information"].items()])
     if "factor_reconstruction" in result:
         lines += ["", "factor reconstruction: how often the reconstruction is nearest to the rendering with the "
                   "true value"]

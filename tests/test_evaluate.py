@@ -178,3 +178,31 @@ def test_eval_on_toyfaces_measures_factors_and_arithmetic_and_plots(tiny_model, 
                for name, score in figures["arithmetic"].items())
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.height > 30 * len(names)
+
+
+def test_layer_level_share_and_gap_find_each_factor_in_its_layer_and_ignore_rotation():
+    """Latents built so that factor k sits in layer k alone (its value on a circle, plus noise); the other layers
+    are noise. The share is near 1 in the right layer, and rotating every layer's code changes nothing."""
+    from facealgebra.evaluate import layer_information
+
+    rng = np.random.default_rng(0)
+    count, layers, dims = 1200, 3, 4
+    factors = {f"f{k + 1}": rng.integers(0, 4, count) for k in range(layers)}
+    means = []
+    for k, values in enumerate(factors.values()):
+        code = rng.standard_normal((count, dims)) * 0.2
+        code[:, 0] += 2 * np.cos(values * np.pi / 2)
+        code[:, 1] += 2 * np.sin(values * np.pi / 2)
+        means.append(code.astype(np.float32))
+    plain = layer_information(means, factors, seed=0)
+    rotations = [np.linalg.qr(rng.standard_normal((dims, dims)))[0] for _ in range(layers)]
+    rotated = layer_information([(code @ turn).astype(np.float32) for code, turn in zip(means, rotations)],
+                                factors, seed=0)
+    for k, name in enumerate(factors):
+        assert plain["holding_layer"][name] == k + 1
+        assert plain["share"][name] > 0.9 and plain["gap"][name] > 0.9
+        assert abs(rotated["share"][name] - plain["share"][name]) < 0.01
+    assert plain["mean_redundancy"] < 0.1 and rotated["mean_redundancy"] < 0.1
+
+    spread = layer_information([means[0]] * layers, {"f1": factors["f1"]}, seed=0)  # one factor in every layer
+    assert spread["share"]["f1"] < 0.4 and spread["gap"]["f1"] < 0.05 and spread["redundancy"]["f1"] > 1.8
