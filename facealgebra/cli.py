@@ -581,9 +581,9 @@ def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[
     when it is one that can be written; else PNG)."""
     from facealgebra.images import OUTPUT_FORMATS
 
-    if folder.exists() and not folder.is_dir():
-        raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder, and this "
-                               "is a file")
+    if str(folder) == "-" or folder.suffix.lower() in OUTPUT_FORMATS or (folder.exists() and not folder.is_dir()):
+        raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder: give a "
+                               "folder's path")
     jobs, named = [], {}
     for path in paths:
         suffix = ".png" if decoded or path.suffix.lower() not in OUTPUT_FORMATS else path.suffix

@@ -55,7 +55,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
         path = Path(text)
         paths += images_in(path) if path.is_dir() else [path]
     if not paths:
-        raise FaceAlgebraError("no images to encode: name images or folders, or pipe paths into `-`")
+        raise FaceAlgebraError("no images: name images or folders, or pipe their paths into `-`, one a line")
     for path in paths:
         if not path.is_file():
             raise FaceAlgebraError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")

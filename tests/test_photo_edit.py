@@ -233,3 +233,13 @@ def test_a_traversal_range_beyond_any_code_is_refused(tmp_path, value):
     result = run_cli("traverse", "--layer", "1", "--range", value, "-o", tmp_path / "t.png", *MODEL)
     assert_usage_error(result, "--range")
     assert not (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("out, stdin, fragment", [("-", "photo", "-o -"), ("out.png", "photo", "-o"),
+                                                  ("edited", "", "no images")])
+def test_a_batch_edit_needs_a_folder_and_some_photos(tmp_path, out, stdin, fragment):
+    paths = f"{PHOTOS / 'generated-12.jpg'}\n" if stdin else ""
+    result = run_cli("arith", "-", "+", EXAMPLES / "a-glasses.png", "-o", tmp_path / out if out != "-" else out,
+                     *MODEL, input=paths.encode())
+    assert_usage_error(result, fragment)
+    assert list(tmp_path.iterdir()) == []
