@@ -56,9 +56,11 @@ def test_debug_works_after_the_command_too(tmp_path):
         assert result.stderr.splitlines()[-1] == "error: -o x.bin: a model file ends in .safetensors"
 
 
-def test_help_version_and_a_bare_call_do_not_import_torch():
+def test_help_version_a_bare_call_and_usage_errors_do_not_import_torch():
     code = ("import sys\nfrom facealgebra.cli import main\n"
-            "for argv in ([], ['--version'], ['-h'], ['train', '-h'], ['arith', '--help']):\n"
+            "for argv in ([], ['--version'], ['-h'], ['train', '-h'], ['arith', '--help'], ['align', '--help'],\n"
+            "             ['train', '--preset', 'x', '--data', 'y', '--out', 'z'], ['export', '--help'],\n"
+            "             ['arith', 'a.png', '-o', 'o.png', '--align', 'maybe'], ['export', 'orl', '-o', 'orl.bin']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
