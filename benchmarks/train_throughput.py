@@ -1,5 +1,8 @@
 """Images per second for every preset on one device: a full training step (forward, loss, backward, Adam) and
-encoding alone. Figures from one run on a shared machine; compare them with each other, not across runs.
+encoding alone, with the FLOPs of a training step per image (torch.utils.flop_counter) and the share of the
+machine's peak they reach: on a CPU, the float32 matrix-multiply rate measured here at the start of the run; on a
+GPU, the bf16 dense peak of its data sheet where known (H100/H200: 989 TFLOP/s), else a measured bf16 matmul
+rate (MFU). Figures from one run on a shared machine; compare them with each other, not across runs.
 
     python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--seconds 5] [--presets mnist,tiny]
     python benchmarks/train_throughput.py --processes 1,2 [--device cpu|cuda] [--presets tiny] [--steps 200]
@@ -46,7 +49,37 @@ def images_per_second(step, batch_size: int, seconds: float, device: torch.devic
     return count * batch_size / (time.perf_counter() - started)
 
 
-def measure(name: str, device: torch.device, seconds: float) -> tuple[float, float, int]:
+DATASHEET_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, without sparsity
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, seconds: float = 2.0) -> float:
+    """FLOP/s of a large square matrix multiply, the most a convolution lowered to one can reach."""
+    side = 2048 if device.type == "cpu" else 8192
+    a, b = (torch.randn(side, side, device=device, dtype=dtype) for _ in range(2))
+    rate = images_per_second(lambda: a @ b, 1, seconds, device)  # multiplies per second
+    return rate * 2 * side ** 3
+
+
+def peak_flops(device: torch.device) -> tuple[float, str]:
+    """(FLOP/s, what it is): the data sheet's bf16 dense peak on a known GPU, else a measured matmul rate."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for model, tflops in DATASHEET_BF16_TFLOPS.items():
+            if model in name:
+                return tflops * 1e12, f"{name}: data-sheet bf16 dense peak"
+        return matmul_rate(device, torch.bfloat16), f"{name}: measured bf16 matmul rate"
+    return matmul_rate(device, torch.float32), "measured float32 matmul (sgemm) rate"
+
+
+def step_flops(step) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def measure(name: str, device: torch.device, seconds: float) -> tuple[float, float, int, float]:
     preset = PRESETS[name]
     cfg, batch_size = preset.model, preset.train.batch_size
     model = VLAE(cfg).to(device)
@@ -68,10 +101,11 @@ def measure(name: str, device: torch.device, seconds: float) -> tuple[float, flo
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             model.encode(x)
 
+    flops_per_image = step_flops(train_step) / batch_size
     train = images_per_second(train_step, batch_size, seconds, device)
     model.eval()
     encode = images_per_second(encode_step, batch_size, seconds, device)
-    return train, encode, batch_size
+    return train, encode, batch_size, flops_per_image
 
 
 def distributed_images_per_second(name: str, processes: int, device: torch.device, steps: int) -> tuple[float, int]:
@@ -113,11 +147,14 @@ def main() -> None:
     if args.processes:
         scaling(args.presets.split(","), [int(count) for count in args.processes.split(",")], device, args.steps)
         return
-    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    print(f"{'preset':<14} {'batch':>5} {'train img/s':>12} {'encode img/s':>13}")
+    peak, peak_kind = peak_flops(device)
+    print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; peak "
+          f"{peak / 1e9:,.1f} GFLOP/s ({peak_kind})")
+    print(f"{'preset':<14} {'batch':>5} {'train img/s':>12} {'encode img/s':>13} {'GFLOP/img':>10} {'of peak':>8}")
     for name in args.presets.split(","):
-        train, encode, batch_size = measure(name, device, args.seconds)
-        print(f"{name:<14} {batch_size:>5} {train:>12.1f} {encode:>13.1f}")
+        train, encode, batch_size, flops = measure(name, device, args.seconds)
+        print(f"{name:<14} {batch_size:>5} {train:>12.1f} {encode:>13.1f} {flops / 1e9:>10.3f} "
+              f"{flops * train / peak:>8.1%}")
 
 
 if __name__ == "__main__":
