@@ -188,7 +188,7 @@ ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
-model_option = typer.Option("orl", "--model", help=MODEL_HELP)
+model_option = typer.Option("faces", "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
@@ -212,6 +212,12 @@ def check_output(out: str, as_json: bool, also: Optional[str] = None, inputs: Se
             raise FaceAlgebraError(f"{target} is an input of this command: write the output to another file")
     if len(written) == 2 and same_file(*written):
         raise FaceAlgebraError(f"{written[0]} is named twice as an output: give each output its own file")
+
+
+def check_latents_name(path: str, option: str) -> None:
+    """Latents go to a .npz: the suffix keeps a slip such as `-o photo.jpg` from replacing a photo with them."""
+    if Path(path).suffix.lower() != ".npz":
+        raise FaceAlgebraError(f"{option} {path}: latents are written as .npz; name the file so")
 
 
 def same_file(first: str, second: str) -> bool:
@@ -302,9 +308,10 @@ def encode(
         raise FaceAlgebraError("--attr and --data go together, e.g. --attr Smiling --data celeba:ROOT")
     if mean and not modes[0]:
         raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
-    check_output(out, as_json)
+    check_latents_name(out, "-o")
     paths = expand_inputs(inputs) if modes[0] else []
     sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
+    check_output(out, as_json, inputs=[str(path) for path in [*paths, *(side for group in sides for side in group)]])
 
     from facealgebra import editing
     from facealgebra.progress import CountProgress
@@ -508,6 +515,8 @@ def arith(
     layers = parse_layers(layers_text, "--layers") if layers_text is not None else None
     if compare and not panel:
         raise FaceAlgebraError("--compare goes with --panel: it adds a column to the strip")
+    if save_latent is not None:
+        check_latents_name(save_latent, "--save-latent")
     if not (math.isfinite(strength) and abs(strength) <= MAX_STRENGTH):
         raise FaceAlgebraError(f"--strength {strength}: give a number from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}")
     if every_face and face is not None:
@@ -601,7 +610,7 @@ def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[
 def align_photos(
     inputs: list[str] = typer.Argument(..., metavar="PHOTOS", help="Photos, or folders of photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for the crops: one PNG per face."),
-    model: str = typer.Option("orl", "--model", help="Align onto this model's landmark template. " + MODEL_HELP),
+    model: str = typer.Option("faces", "--model", help="Align onto this model's landmark template. " + MODEL_HELP),
     face: Optional[int] = typer.Option(None, "--face", help="Only this face of each photo, numbered from 1, left "
                                        "to right (default: every face)."),
 ) -> None:

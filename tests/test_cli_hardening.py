@@ -204,3 +204,21 @@ def test_a_faceless_photo_in_a_folder_is_skipped(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "skipped 1 of 2 images" in result.stderr and "no face found" in result.stderr
     assert Latents.load(tmp_path / "z.npz").names == (str(folder / "face.png"),)
+
+
+# ---- 1: an output never replaces an input ------------------------------------------------------------------------
+@pytest.mark.parametrize("args, fragment", [
+    (["arith", "{a}", "-o", "{a}"], "is an input"),
+    (["encode", "{a}", "-o", "{a}"], "latents are written as .npz"),
+    (["traverse", "--layer", "1", "-o", "{t}/same.png", "--gif", "{t}/same.png"], "named twice"),
+    (["arith", "{a}", "--save-latent", "{t}/x.npz", "-o", "{t}/x.npz"], "unknown image type"),
+    (["arith", "{a}", "--save-latent", "{t}/x.png", "-o", "{t}/y.png"], "--save-latent"),
+])
+def test_no_output_replaces_an_input_or_the_other_output(tmp_path, args, fragment):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = picture(folder / "a.png")
+    before = photo.read_bytes()
+    filled = [arg.format(a=photo, folder=folder, t=tmp_path) for arg in args]
+    assert_usage_error(run_cli(*filled, *NO_MODEL), fragment)
+    assert photo.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
