@@ -348,15 +348,18 @@ def decode(
     as_json: bool = json_option,
 ) -> None:
     """Decode latents into one image, one PNG per row in a folder, or a grid."""
+    from facealgebra.images import IMAGE_SUFFIXES, output_format
     from facealgebra.latents import Latents
 
     latents = Latents.load(latents_path)
-    one_file = out == "-" or out.lower().endswith(".png")
+    one_file = out == "-" or Path(out).suffix.lower() in IMAGE_SUFFIXES  # else a folder, one image per row
     if one_file and not as_grid and len(latents) != 1:
         raise FaceAlgebraError(f"{latents_path} holds {len(latents)} latents: give a folder for -o, or --grid")
     if as_grid and not one_file:
-        raise FaceAlgebraError(f"-o {out}: --grid writes one image; give a .png path or -")
-    check_output(out, as_json, folder=not one_file)
+        raise FaceAlgebraError(f"-o {out}: --grid writes one image; give an image path such as grid.png, or -")
+    if one_file:
+        output_format(out)
+    check_output(out, as_json, folder=not one_file, inputs=[str(latents_path)])
 
     from facealgebra import editing
     from facealgebra.images import grid

@@ -222,3 +222,18 @@ def test_no_output_replaces_an_input_or_the_other_output(tmp_path, args, fragmen
     filled = [arg.format(a=photo, folder=folder, t=tmp_path) for arg in args]
     assert_usage_error(run_cli(*filled, *NO_MODEL), fragment)
     assert photo.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+# ---- 23: the suffix names the format, in every command -------------------------------------------------------
+def test_every_picture_is_written_in_the_format_its_suffix_names(tiny_model, tmp_path):
+    photo = picture(tmp_path / "a.png")
+    codes = codes_file(tiny_model, tmp_path / "z.npz")
+    for args, out in [(["arith", photo, "--decoded"], "arith.jpg"), (["arith", photo], "photo.jpeg"),
+                      (["decode", codes], "one.jpg"), (["decode", codes, "--grid"], "grid.webp"),
+                      (["traverse", "--layer", "1"], "walk.tif")]:
+        result = run_cli(*args, "-o", tmp_path / out, *model_args(tiny_model))
+        assert result.returncode == 0, result.stderr
+        with Image.open(tmp_path / out) as written:
+            assert written.format == {"jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF"}[out.split(".")[1]]
+    refused = run_cli("decode", codes, "-o", tmp_path / "one.gif", *model_args(tiny_model))
+    assert_usage_error(refused, "one.gif", "unknown image type")
