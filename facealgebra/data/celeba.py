@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from facealgebra.align import template_record
 from facealgebra.data import DataRequest, ImageSet, packaged_file, register
-from facealgebra.data.cache import cached_decode, file_signature, warn_skipped
+from facealgebra.data.cache import cached_decode, file_signature
 from facealgebra.data.folder import decode_files
 from facealgebra.errors import FaceAlgebraError
 
@@ -170,7 +171,9 @@ def load_celeba_sample(request: DataRequest) -> ImageSet:
     recipe = frame_recipe(request.image_size, request.channels or 3)
     decoded = cached_decode({"source": "celeba-sample", "recipe": recipe, "files": file_signature(paths)}, paths,
                             aligned_photo, recipe, label="aligning celeba-sample")
-    warn_skipped(request.spec, decoded.failed)
+    if decoded.failed:
+        print(f"warning: {request.spec}: skipped {len(decoded.failed)} of {len(paths)} photos with no face found "
+              f"(or unreadable): {', '.join(Path(name).name for name in decoded.failed)}", file=sys.stderr)
     if not decoded.kept:
         raise FaceAlgebraError(f"data {request.spec!r}: no face found in any of its {len(paths)} photos")
     kept = [paths[i] for i in decoded.kept]
