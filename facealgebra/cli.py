@@ -308,10 +308,10 @@ def encode(
         raise FaceAlgebraError("--attr and --data go together, e.g. --attr Smiling --data celeba:ROOT")
     if mean and not modes[0]:
         raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
-    check_latents_name(out, "-o")
     paths = expand_inputs(inputs) if modes[0] else []
     sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
     check_output(out, as_json, inputs=[str(path) for path in [*paths, *(side for group in sides for side in group)]])
+    check_latents_name(out, "-o")
 
     from facealgebra import editing
     from facealgebra.progress import CountProgress

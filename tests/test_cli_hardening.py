@@ -209,7 +209,8 @@ def test_a_faceless_photo_in_a_folder_is_skipped(tmp_path):
 # ---- 1: an output never replaces an input ------------------------------------------------------------------------
 @pytest.mark.parametrize("args, fragment", [
     (["arith", "{a}", "-o", "{a}"], "is an input"),
-    (["encode", "{a}", "-o", "{a}"], "latents are written as .npz"),
+    (["encode", "{a}", "-o", "{a}"], "is an input"),
+    (["encode", "{a}", "-o", "{t}/a.png"], "latents are written as .npz"),
     (["traverse", "--layer", "1", "-o", "{t}/same.png", "--gif", "{t}/same.png"], "named twice"),
     (["arith", "{a}", "--save-latent", "{t}/x.npz", "-o", "{t}/x.npz"], "unknown image type"),
     (["arith", "{a}", "--save-latent", "{t}/x.png", "-o", "{t}/y.png"], "--save-latent"),
