@@ -444,28 +444,23 @@ def traverse(
 
     loaded, photos = load_for_photos(model, device, align, face)
     num_layers = loaded.model.cfg.num_layers
-    if photo is not None:
-        layers = layers or tuple(range(1, num_layers + 1))
-        check_layers(layers, num_layers, "--layer")
-        code, placement = editing.Arithmetic.face_code(loaded, photos, photo, from_operand)
-        codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, code)
-        tiles = editing.photo_tiles(loaded, photo, code, placement, codes, size or TILE_SIDE)
-        images = tiles.reshape(samples, len(layers), steps, *tiles.shape[1:])
-        write_image(editing.panel_grid(images), out, 1, codes, as_json)
-        if gif is not None:
-            write_gif([to_pil(editing.frame(images, step)) for step in range(steps)], gif, codes, as_json)
-        return
-    scale = upscale_factor(size, loaded.model.cfg.image_size)
     if between is not None:
         start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
         codes, rows, panels = interpolate(start, end, steps, spherical), 1, 1
     else:
         layers = layers or tuple(range(1, num_layers + 1))
         check_layers(layers, num_layers, "--layer")
-        base = editing.code_of(loaded, from_operand, operands[from_operand], photos) if from_operand else None
+        base = None
+        if photo is not None:
+            base, placement = editing.face_code(loaded, photos, photo, from_operand)
+        elif from_operand:
+            base = editing.code_of(loaded, from_operand, operands[from_operand], photos)
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
         rows, panels = samples, len(layers)
-    images = editing.decode(loaded, codes)
+    if photo is not None:  # every tile is the photo with that step's change
+        images, scale = editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE), 1
+    else:
+        images, scale = editing.decode(loaded, codes), upscale_factor(size, loaded.model.cfg.image_size)
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
@@ -553,19 +548,16 @@ def arith(
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
     results, skipped = [], []
     for path, destination in jobs:
-        photo = operands.get(terms[target].operand) if target is not None and path is None else None
-        if path is not None:
-            try:
-                photo = load_image(path)
-                faces = edit.faces_of(photo, str(path), every_face)
-            except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
-                if strict:
-                    raise
-                skipped.append(str(exc))
-                continue
-        else:
-            faces = edit.faces_of(photo, terms[target].operand, every_face) if photo is not None else None
-        rows = edit.apply(faces) if faces is not None else []
+        name = str(path) if path is not None else terms[target].operand if target is not None else None
+        try:
+            photo = None if name is None else load_image(path) if path is not None else operands[name]
+            faces = edit.faces_of(photo, name, every_face) if photo is not None else []
+        except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
+            if strict or path is None:
+                raise
+            skipped.append(str(exc))
+            continue
+        rows = edit.apply(faces)
         result = editing.stack([after for _, after, _ in rows]) if rows else edit.without_photo()
         results.append(result)
         if decoded:
@@ -593,7 +585,7 @@ def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[
     when it is one that can be written; else PNG)."""
     from facealgebra.images import OUTPUT_FORMATS
 
-    if str(folder) == "-" or folder.suffix.lower() in OUTPUT_FORMATS or (folder.exists() and not folder.is_dir()):
+    if str(folder) == "-" or folder.suffix.lower() in OUTPUT_FORMATS:  # (an existing file: check_output says so)
         raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder: give a "
                                "folder's path")
     jobs, named = [], {}

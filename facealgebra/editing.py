@@ -230,6 +230,13 @@ def edit_photo(loaded: LoadedModel, photo: Image.Image, faces: Sequence[tuple[La
     return photo
 
 
+def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name: str,
+              face: Face | None = None) -> tuple[Latents, Placement]:
+    """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
+    array, placement = photos.place(photo, name, face)
+    return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
+
+
 def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placement: Placement, edited: Latents,
                 side: int) -> np.ndarray:
     """uint8 (N, C, H, W): the photo, shrunk to `side` pixels on its longer side, with each edited row's change."""
@@ -263,14 +270,7 @@ class Arithmetic:
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
         faces = self.photos.faces(photo, name) if every_face else [None]
-        return [self.face_code(self.loaded, self.photos, photo, name, face) for face in faces]
-
-    @staticmethod
-    def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name: str,
-                  face: Face | None = None) -> tuple[Latents, Placement]:
-        """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
-        array, placement = photos.place(photo, name, face)
-        return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
+        return [face_code(self.loaded, self.photos, photo, name, face) for face in faces]
 
     def apply(self, faces: Sequence[tuple[Latents, Placement]]) -> list[tuple[Latents, Latents, Placement]]:
         """(code, edited code, placement) for each face: the expression with the face's code as the edited term."""

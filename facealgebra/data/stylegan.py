@@ -38,6 +38,8 @@ from facealgebra.errors import FaceAlgebraError
 if TYPE_CHECKING:
     from PIL import Image
 
+    from facealgebra import align
+
 GENERATOR_INSTALL = "pip install --no-deps random-face==2021.7.21.1"
 OPENVINO_INSTALL = "pip install openvino"
 MEAN_DRAWS, MEAN_SEED = 500, 0  # the truncation centre: the mean style of these draws
@@ -112,12 +114,17 @@ def aligned_frame(image: Image.Image) -> np.ndarray:
     """A photo's largest face aligned onto FACE_TEMPLATE, as uint8 (3, FRAME, FRAME); None when no face is found."""
     from facealgebra import align
 
-    template = align.Template(np.array(FACE_TEMPLATE), (FRAME, FRAME))
     faces = align.detect_faces(image)
     if not faces:
         return None
     face = align.upright_landmarks(image, align.pick_face(faces, None, "photo"))
-    return np.asarray(align.aligned_crop(image, face, template), dtype=np.uint8).transpose(2, 0, 1)
+    return np.asarray(align.aligned_crop(image, face, face_template()), dtype=np.uint8).transpose(2, 0, 1)
+
+
+def face_template() -> align.Template:
+    from facealgebra import align
+
+    return align.Template(np.array(FACE_TEMPLATE), (FRAME, FRAME))
 
 
 def generated_frame(gan: StyleGAN, index: int) -> np.ndarray:
@@ -127,8 +134,7 @@ def generated_frame(gan: StyleGAN, index: int) -> np.ndarray:
     frame = aligned_frame(image)
     if frame is None:  # framed as the generator frames faces on average
         face = align.Face(np.array([0, 0, SIDE, SIDE], float), np.array(GENERATOR_LANDMARKS), 0.0)
-        template = align.Template(np.array(FACE_TEMPLATE), (FRAME, FRAME))
-        frame = np.asarray(align.aligned_crop(image, face, template), dtype=np.uint8).transpose(2, 0, 1)
+        frame = np.asarray(align.aligned_crop(image, face, face_template()), dtype=np.uint8).transpose(2, 0, 1)
     return frame
 
 
