@@ -16,6 +16,11 @@ where [.,.] is channel concatenation and v_l maps z_l to a small feature map at 
 
 Every stage f_l halves the resolution until it reaches 4x4; deeper stages keep 4x4. The decoder upsamples to the
 exact sizes the encoder saw, so any image size works (28 for MNIST, 64 for faces).
+
+Two decoder layouts (ModelConfig.arch), the same ladder: "ladder-1" upsamples z~_{l+1} and then changes its
+channels with a 3x3 conv (the lift), and draws x^ with two 3x3 convs at the image's full resolution; "ladder-2"
+lifts z~_{l+1} at its own, coarser resolution before upsampling, and draws x^ at stage 1's resolution with 4x the
+output channels, pixel-shuffled up to full size. On faces64-small that is 186 against 258 MFLOP a forward pass.
 """
 
 from __future__ import annotations
@@ -125,13 +130,14 @@ class VLAE(nn.Module):
         self.combines = nn.ModuleList(
             conv_block(w if layer == cfg.num_layers - 1 else 2 * w, w, 1) for layer, w in enumerate(widths)
         )
-        self.lifts = nn.ModuleList(  # channel change after upsampling z~_{l+1} to stage l's resolution
+        self.lifts = nn.ModuleList(  # channel change of z~_{l+1}, after (ladder-1) or before upsampling it
             nn.Conv2d(widths[layer + 1], widths[layer], 3, padding=1) for layer in range(cfg.num_layers - 1)
         )
+        self.shuffle = 2 if cfg.arch == "ladder-2" and self.resolutions[0] < cfg.image_size else 1
         self.to_image = nn.Sequential(
             nn.Conv2d(widths[0], widths[0], 3, padding=1),
             nn.SiLU(),
-            nn.Conv2d(widths[0], cfg.channels, 3, padding=1),
+            nn.Conv2d(widths[0], cfg.channels * self.shuffle ** 2, 3, padding=1),
         )
 
     # ---- encoder -----------------------------------------------------------------------------------------------
@@ -168,13 +174,18 @@ class VLAE(nn.Module):
             raise ValueError(f"expected {self.cfg.num_layers} latent layers, got {len(layer_latents)}")
         top = self.cfg.num_layers - 1
         state = self.combines[top](self.injections[top](layer_latents[top]))
+        lift_first = self.cfg.arch == "ladder-2"
         for layer in range(top - 1, -1, -1):
-            upsampled = F.interpolate(state, size=self.resolutions[layer], mode="nearest")
-            state = self.combines[layer](
-                torch.cat([self.lifts[layer](upsampled), self.injections[layer](layer_latents[layer])], dim=1)
-            )
-        state = F.interpolate(state, size=self.cfg.image_size, mode="nearest")
-        return torch.sigmoid(self.to_image(state))
+            lift, size = self.lifts[layer], self.resolutions[layer]
+            lifted = (F.interpolate(lift(state), size=size, mode="nearest") if lift_first else
+                      lift(F.interpolate(state, size=size, mode="nearest")))
+            state = self.combines[layer](torch.cat([lifted, self.injections[layer](layer_latents[layer])], dim=1))
+        if self.shuffle == 1:
+            return torch.sigmoid(self.to_image(F.interpolate(state, size=self.cfg.image_size, mode="nearest")))
+        image = F.pixel_shuffle(self.to_image(state), self.shuffle)
+        if image.shape[-1] != self.cfg.image_size:  # an odd image size: stage 1 was rounded up
+            image = F.interpolate(image, size=self.cfg.image_size, mode="nearest")
+        return torch.sigmoid(image)
 
     def sample(self, n: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
         """n new images decoded from prior draws z_l ~ N(0, I)."""

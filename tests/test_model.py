@@ -84,3 +84,49 @@ def test_config_rejects_bad_shapes():
         ModelConfig(channels=2)
     with pytest.raises(FaceAlgebraError):
         ModelConfig(reg="wasserstein")
+    with pytest.raises(FaceAlgebraError, match="architecture"):
+        ModelConfig(arch="ladder-9")
+
+
+@pytest.mark.parametrize("size", [15, 16, 28])
+def test_both_decoder_layouts_draw_images_of_the_input_size(size):
+    for arch in ("ladder-1", "ladder-2"):
+        cfg = ModelConfig(image_size=size, channels=1, latent_dims=(2, 2, 2), base_width=4, max_width=8, arch=arch)
+        with torch.no_grad():
+            out = VLAE(cfg).eval().decode([torch.zeros(3, 2)] * 3)
+        assert out.shape == (3, 1, size, size)
+
+
+def test_ladder_2_spends_fewer_flops_than_ladder_1():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    for arch in ("ladder-1", "ladder-2"):
+        model = VLAE(dataclasses.replace(PRESETS["faces64-small"].model, arch=arch))
+        with FlopCounterMode(display=False) as counter:
+            model(torch.rand(1, 3, 64, 64))
+        flops[arch] = counter.get_total_flops()
+    assert flops["ladder-2"] < 0.75 * flops["ladder-1"]
+
+
+def test_a_model_file_from_before_the_arch_field_loads_as_ladder_1(tmp_path):
+    """Files written before ModelConfig.arch existed carry no such key: they were ladder-1 models."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    cfg = dataclasses.replace(PRESETS["tiny"].model, arch="ladder-1")
+    path = tmp_path / "old.safetensors"
+    save_model(path, VLAE(cfg), {"crop_fraction": 1.0, "size": 16, "channels": 1, "range": [0, 1]}, {})
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    config = json.loads(metadata["config"])
+    del config["arch"]
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "config": json.dumps(config)})
+    assert load_model(path).model.cfg.arch == "ladder-1"
+
+    config["width_multiplier"] = 2  # a field from a newer version
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "config": json.dumps(config)})
+    with pytest.raises(FaceAlgebraError, match="newer version"):
+        load_model(path)

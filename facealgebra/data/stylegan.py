@@ -6,7 +6,7 @@ own Python code is not used, only its model files, found by path). No real perso
 function of i: its latent is drawn from seed i, mapped to a style, truncated towards the mean style of
 MEAN_DRAWS fixed draws by psi (style = mean + psi (style - mean); 0.7 gives clean faces), and rendered at 1024 px.
 
-Rendering is the cost (about 0.3-1.3 s per face on a 2-core CPU), so each face is made once: it is aligned the
+Rendering is the cost (about 0.2-1 s per face on a 2-core CPU, in float32), so each face is made once: it is aligned the
 way a user's photo is aligned at edit time (align.py: RetinaFace's five landmarks, measured again upright, fitted
 onto FACE_TEMPLATE) and kept as a FRAME x FRAME uint8 picture in a store under the cache folder
 (FACEALGEBRA_CACHE). The store holds chunks of CHUNK consecutive faces, each one .npy written atomically after
@@ -47,7 +47,10 @@ DEFAULT_PSI = 0.7
 LATENT = 512
 SIDE = 1024  # the generator's output
 CHUNK = int(os.environ.get("FACEALGEBRA_STYLEGAN_CHUNK", "250"))  # faces per stored file; tests make it small
-STORE_FORMAT = "facealgebra-stylegan/1"
+STORE_FORMAT = "facealgebra-stylegan/2"  # /2: rendered in float32 (/1 took OpenVINO's default, bfloat16 here)
+# OpenVINO runs in bfloat16 by default on CPUs with AMX; float32 is both exact across CPUs and, for this graph on
+# this machine, faster (0.20 s against 0.34 s a face, measured side by side by benchmarks/generate_faces.py).
+PRECISION = "f32"
 MAX_FACES = 10_000_000
 
 # The shared face template, in a FRAME x FRAME picture: the image-left eye, the image-right eye, the nose tip, the
@@ -90,13 +93,14 @@ def generator_files() -> Path:
 class StyleGAN:
     """MobileStyleGAN run by OpenVINO on the CPU: `image(i)` is face i at 1024 px, the same on every call."""
 
-    def __init__(self, psi: float = DEFAULT_PSI):
+    def __init__(self, psi: float = DEFAULT_PSI, precision: str = PRECISION):
         import openvino
 
         folder = generator_files()
         core = openvino.Core()
         self.mapping, self.synthesis = (
-            core.compile_model(core.read_model(folder / f"{net}.xml", folder / f"{net}.bin"), "CPU")
+            core.compile_model(core.read_model(folder / f"{net}.xml", folder / f"{net}.bin"), "CPU",
+                               {"INFERENCE_PRECISION_HINT": precision})
             for net in ("MappingNetwork", "SynthesisNetwork"))
         draws = np.random.default_rng(MEAN_SEED).standard_normal((MEAN_DRAWS, LATENT)).astype(np.float32)
         self.mean_style = np.mean([self.mapping(draw[None])[0] for draw in draws], axis=0)
