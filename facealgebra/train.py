@@ -129,7 +129,8 @@ def sample_grid(model: VLAE, images: torch.Tensor, seed: int) -> np.ndarray:
 
 
 # ---- the loop --------------------------------------------------------------------------------------------------
-RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment")  # a resumed run keeps these unless a flag overrides
+# a resumed run keeps these unless a flag overrides them (older files lack the last two: the preset's then)
+RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment", "save_every", "sample_every")
 
 
 def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
@@ -375,7 +376,8 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
             return
         training = {
             "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
-            "seed": train_cfg.seed, "augment": train_cfg.augment, "wall_seconds": round(wall, 1),
+            "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
+            "sample_every": train_cfg.sample_every, "wall_seconds": round(wall, 1),
             "processes": ranks.world_size, "device": device_description(device), "version": __version__,
             "final": record, **started_from,
         }

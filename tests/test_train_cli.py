@@ -40,8 +40,9 @@ def test_a_200_step_tiny_run_lowers_the_loss_and_writes_every_output(tmp_path):
 
 
 def test_a_resumed_run_continues_from_the_saved_step_with_the_same_batches(tmp_path):
-    common = ["--data", "synthetic:64", "--preset", "tiny", "--device", "cpu", "--save-every", "20"]
-    settings = ["--seed", "3", "--batch-size", "8", "--lr", "1e-3"]  # not the preset's: --resume must keep them
+    common = ["--data", "synthetic:64", "--preset", "tiny", "--device", "cpu"]
+    # not the preset's: --resume must keep them
+    settings = ["--seed", "3", "--batch-size", "8", "--lr", "1e-3", "--save-every", "20", "--sample-every", "10"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     for steps, out in (("40", straight), ("20", split)):
         result = run_cli("train", *common, *settings, "--steps", steps, "--out", out)
@@ -50,6 +51,7 @@ def test_a_resumed_run_continues_from_the_saved_step_with_the_same_batches(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert "from step 20" in resumed.stderr
     assert [r["step"] for r in read_metrics(split)] == [10, 20, 30, 40]
+    assert (split / "samples" / "step-000030.png").exists()  # the run's --sample-every, not the preset's 100
     # the whole state (weights, Adam moments, RNG, batch order) was restored: the result matches a straight run
     a, b = load_model(straight).model.state_dict(), load_model(split).model.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
