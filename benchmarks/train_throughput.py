@@ -5,6 +5,11 @@ GPU, the bf16 dense peak of its data sheet where known (H100/H200: 989 TFLOP/s),
 rate (MFU). Figures from one run on a shared machine; compare them with each other, not across runs.
 
     python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--seconds 5] [--presets mnist,tiny]
+        [--variants nchw,channels-last,compiled] [--arch ladder-1]
+
+Each variant is measured for every preset: `nchw` the default memory layout, `channels-last` the layout that
+`facealgebra train` uses, `compiled` channels-last under torch.compile (inductor; compiling takes a while and
+is not counted). `--arch` builds every preset with that decoder layout instead of its own (see model.py).
     python benchmarks/train_throughput.py --processes 1,2 [--device cpu|cuda] [--presets tiny] [--steps 200]
 
 With --processes, `facealgebra train` itself runs under torchrun once per process count, with the preset's batch
@@ -17,6 +22,7 @@ is images/s over that of one process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -31,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from torchrun_launch import torchrun_command  # noqa: E402  (the tests' launcher: one copy of the command line)
 
 from facealgebra.checkpoint import load_model  # noqa: E402
-from facealgebra.config import PRESETS  # noqa: E402
+from facealgebra.config import ARCHITECTURES, PRESETS  # noqa: E402
 from facealgebra.devices import select_device  # noqa: E402
 from facealgebra.losses import layer_regularisers, reconstruction  # noqa: E402
 from facealgebra.model import VLAE  # noqa: E402
@@ -79,18 +85,27 @@ def step_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def measure(name: str, device: torch.device, seconds: float) -> tuple[float, float, int, float]:
+VARIANTS = ("nchw", "channels-last", "compiled")
+
+
+def measure(name: str, device: torch.device, seconds: float, variant: str = "channels-last",
+            arch: str | None = None) -> tuple[float, float, int, float]:
     preset = PRESETS[name]
     cfg, batch_size = preset.model, preset.train.batch_size
-    model = VLAE(cfg).to(device)
+    if arch:
+        cfg = dataclasses.replace(cfg, arch=arch)
+    layout = torch.contiguous_format if variant == "nchw" else torch.channels_last
+    model = VLAE(cfg).to(device, memory_format=layout)
+    forward = torch.compile(model) if variant == "compiled" else model
     optimizer = torch.optim.Adam(model.parameters(), lr=preset.train.lr)
     x = torch.rand(batch_size, cfg.channels, cfg.image_size, cfg.image_size, device=device)
+    x = x.contiguous(memory_format=layout)
     amp = device.type == "cuda"
     values = cfg.channels * cfg.image_size ** 2
 
-    def train_step() -> None:
+    def train_step(network: torch.nn.Module = forward) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            x_hat, params, samples = model(x)
+            x_hat, params, samples = network(x)
         loss = reconstruction(x_hat, x) + torch.stack(layer_regularisers(cfg.reg, params, samples, values)).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,7 +116,9 @@ def measure(name: str, device: torch.device, seconds: float) -> tuple[float, flo
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             model.encode(x)
 
-    flops_per_image = step_flops(train_step) / batch_size
+    flops_per_image = step_flops(lambda: train_step(model)) / batch_size  # counted eagerly: compiled kernels hide
+    if variant == "compiled":
+        train_step()  # compiles: not counted
     train = images_per_second(train_step, batch_size, seconds, device)
     model.eval()
     encode = images_per_second(encode_step, batch_size, seconds, device)
@@ -142,6 +159,8 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--processes", help="e.g. 1,2: train under torchrun with each count of processes")
     parser.add_argument("--steps", type=int, default=200, help="training steps per run, with --processes")
+    parser.add_argument("--variants", default="channels-last", help=f"any of {','.join(VARIANTS)}")
+    parser.add_argument("--arch", choices=ARCHITECTURES, help="build every preset with this decoder layout")
     args = parser.parse_args()
     device = select_device(args.device)
     if args.processes:
@@ -150,11 +169,13 @@ def main() -> None:
     peak, peak_kind = peak_flops(device)
     print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; peak "
           f"{peak / 1e9:,.1f} GFLOP/s ({peak_kind})")
-    print(f"{'preset':<14} {'batch':>5} {'train img/s':>12} {'encode img/s':>13} {'GFLOP/img':>10} {'of peak':>8}")
+    print(f"{'preset':<14} {'variant':<14} {'batch':>5} {'train img/s':>12} {'encode img/s':>13} {'GFLOP/img':>10} "
+          f"{'of peak':>8}")
     for name in args.presets.split(","):
-        train, encode, batch_size, flops = measure(name, device, args.seconds)
-        print(f"{name:<14} {batch_size:>5} {train:>12.1f} {encode:>13.1f} {flops / 1e9:>10.3f} "
-              f"{flops * train / peak:>8.1%}")
+        for variant in args.variants.split(","):
+            train, encode, batch_size, flops = measure(name, device, args.seconds, variant, args.arch)
+            print(f"{name:<14} {variant:<14} {batch_size:>5} {train:>12.1f} {encode:>13.1f} {flops / 1e9:>10.3f} "
+                  f"{flops * train / peak:>8.1%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ own Python code is not used, only its model files, found by path). No real perso
 function of i: its latent is drawn from seed i, mapped to a style, truncated towards the mean style of
 MEAN_DRAWS fixed draws by psi (style = mean + psi (style - mean); 0.7 gives clean faces), and rendered at 1024 px.
 
-Rendering is the cost (about 0.2-1 s per face on a 2-core CPU, in float32), so each face is made once: it is aligned the
+Rendering is the cost (0.2-1 s a face on a 2-core CPU, in float32), so each face is made once: it is aligned the
 way a user's photo is aligned at edit time (align.py: RetinaFace's five landmarks, measured again upright, fitted
 onto FACE_TEMPLATE) and kept as a FRAME x FRAME uint8 picture in a store under the cache folder
 (FACEALGEBRA_CACHE). The store holds chunks of CHUNK consecutive faces, each one .npy written atomically after
