@@ -38,6 +38,8 @@ app = typer.Typer(
 )
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu)"
+ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
+              "(auto: on when the 'align' extra is installed and the model has a template).")
 
 
 def say(message: str) -> None:
@@ -123,24 +125,38 @@ def evaluate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
+    align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
 ) -> None:
-    """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy."""
+    """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
+    folder of photos is read as encode reads them: aligned onto the model's face template when it has one."""
     import json
 
     from facealgebra.fileio import write_bytes_atomic
 
+    from facealgebra.align import check_align_options
+
+    check_align_options(align, None)
     for target in (json_out, plot):
         if target is not None:
             check_output_path(str(target))
 
+    from facealgebra import editing
+    from facealgebra.align import Template, photo_input
     from facealgebra.checkpoint import load_model
-    from facealgebra.data import load_data
+    from facealgebra.data import load_data, photo_folder
     from facealgebra.devices import select_device
     from facealgebra.evaluate import evaluate_model, report_lines, save_heatmap
+    from facealgebra.images import list_images
 
     chosen = select_device(device)
     loaded = load_model(model, chosen)
-    images = load_data(data, loaded.model.cfg.image_size, loaded.model.cfg.channels)
+    folder = photo_folder(data)
+    if folder is not None and list_images(folder) and align != "off" and Template.of(loaded.preprocess):
+        # a folder of photos is read as encode reads them: aligned onto the model's face template
+        photos = photo_input(loaded.preprocess, align, None, model, loaded.training.get("data", ""), False, say)
+        images = editing.photo_set(data, list_images(folder), photos)
+    else:
+        images = load_data(data, loaded.model.cfg.image_size, loaded.model.cfg.channels)
     if plot is not None and not images.factor_names:
         raise FaceAlgebraError(f"--plot {plot}: data {data!r} has no ground-truth factors to plot (use toyfaces)")
     result = evaluate_model(loaded, images, seed, chosen)
@@ -183,8 +199,6 @@ MODEL_HELP = "A model file or run folder, or the name of a bundled model in weig
 SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's size), for viewing."
 JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
 OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
-ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
-              "(auto: on when the 'align' extra is installed and the model has a template).")
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile

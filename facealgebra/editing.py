@@ -10,7 +10,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Collection, Sequence
+from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from PIL import Image
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement
 from facealgebra.checkpoint import LoadedModel
+from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import grid
 from facealgebra.latents import Latents
@@ -63,15 +64,14 @@ def encode_arrays(loaded: LoadedModel, images: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded)))]
 
 
-def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
-                 on_batch: Callable[[int], None] | None = None, named: Collection[Path] = ()) -> tuple[Latents, float]:
-    """Encode photos, decoding (and aligning) the next batches in threads while the model works; returns
-    (latents, images/s). A photo that cannot be read or shows no face is left out, as train leaves it out, and
-    the count said through photos.log; it stops the run instead if the user `named` that file, under
-    photos.strict, or when no photo is left."""
+def read_photos(paths: Sequence[Path], photos: PhotoInput, on_batch: Callable[[int], None] | None = None,
+                named: Collection[Path] = ()) -> Iterator[tuple[list[Path], np.ndarray]]:
+    """Photos as model input, (kept paths, uint8 (N, C, H, W)) a batch at a time, decoded (and aligned) in
+    threads, BATCHES_AHEAD batches ahead of the caller. A photo that cannot be read or shows no face is left out,
+    as train leaves it out, and the count said through photos.log once all are read; it stops the run instead if
+    the user `named` that file, under photos.strict, or when no photo is left."""
     batches = [paths[start:start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
-    parts: list[list[np.ndarray]] = []
-    kept: list[Path] = []
+    kept_count = 0
     skipped: list[FaceAlgebraError] = []
 
     def take(path: Path, future: Future) -> np.ndarray | None:
@@ -83,38 +83,58 @@ def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
             skipped.append(error)
             return None
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(batch: Sequence[Path]) -> list[Future]:
             return [pool.submit(photos.load, path) for path in batch]
 
         pending = deque(submit(batch) for batch in batches[:BATCHES_AHEAD])
-        for index in range(len(batches)):
-            futures = pending.popleft()
-            if index + BATCHES_AHEAD < len(batches):
-                pending.append(submit(batches[index + BATCHES_AHEAD]))
-            try:
+        try:
+            for index in range(len(batches)):
+                futures = pending.popleft()
+                if index + BATCHES_AHEAD < len(batches):
+                    pending.append(submit(batches[index + BATCHES_AHEAD]))
                 taken = [(path, take(path, future)) for path, future in zip(batches[index], futures)]
-            except BaseException:
-                for queued in pending:
-                    for future in queued:
-                        future.cancel()
-                raise
-            kept += [path for path, image in taken if image is not None]
-            images = [image for _, image in taken if image is not None]
-            if images:
-                parts.append(encode_arrays(loaded, np.stack(images)))
-            if on_batch:
-                on_batch(len(taken))
-    if not kept:
+                kept = [(path, image) for path, image in taken if image is not None]
+                kept_count += len(kept)
+                if kept:
+                    yield [path for path, _ in kept], np.stack([image for _, image in kept])
+                if on_batch:
+                    on_batch(len(taken))
+        finally:  # stopped early (an error, or the caller's): drop the read-ahead
+            for queued in pending:
+                for future in queued:
+                    future.cancel()
+    if not kept_count:
         raise FaceAlgebraError(f"no image left to encode: all {len(paths)} cannot be read or show no face (the "
                                f"first: {skipped[0]})")
     if skipped:
         photos.log(f"skipped {len(skipped)} of {len(paths)} images that cannot be read or show no face (the first: "
                    f"{skipped[0]})")
+
+
+def encode_files(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInput,
+                 on_batch: Callable[[int], None] | None = None, named: Collection[Path] = ()) -> tuple[Latents, float]:
+    """Encode photos (read by read_photos, while the model works); returns (latents, images/s)."""
+    started = time.perf_counter()
+    kept: list[Path] = []
+    parts: list[list[np.ndarray]] = []
+    for batch_paths, images in read_photos(paths, photos, on_batch, named):
+        kept += batch_paths
+        parts.append(encode_arrays(loaded, images))
     rate = len(kept) / max(time.perf_counter() - started, 1e-9)
     layers = tuple(np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded))))
     return Latents(layers, tuple(str(path) for path in kept), loaded.fingerprint), rate
+
+
+def photo_set(spec: str, paths: Sequence[Path], photos: PhotoInput) -> ImageSet:
+    """A folder's photos as a data set, each made into model input as encode makes it (aligned, when photos
+    align)."""
+    kept: list[Path] = []
+    parts: list[np.ndarray] = []
+    for batch_paths, images in read_photos(paths, photos):
+        kept += batch_paths
+        parts.append(images)
+    return ImageSet(np.concatenate(parts), spec, photos.recipe, names=[str(path) for path in kept], sources=kept)
 
 
 def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput) -> Latents:

