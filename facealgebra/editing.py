@@ -105,7 +105,7 @@ def read_photos(paths: Sequence[Path], photos: PhotoInput, on_batch: Callable[[i
                 for future in queued:
                     future.cancel()
     if not kept_count:
-        raise FaceAlgebraError(f"no image left to encode: all {len(paths)} cannot be read or show no face (the "
+        raise FaceAlgebraError(f"no image left: all {len(paths)} cannot be read or show no face (the "
                                f"first: {skipped[0]})")
     if skipped:
         photos.log(f"skipped {len(skipped)} of {len(paths)} images that cannot be read or show no face (the first: "
