@@ -151,7 +151,8 @@ def evaluate(
     chosen = select_device(device)
     loaded = load_model(model, chosen)
     folder = photo_folder(data)
-    if folder is not None and list_images(folder) and align != "off" and Template.of(loaded.preprocess):
+    aligning = align == "on" or (align == "auto" and Template.of(loaded.preprocess) is not None)
+    if folder is not None and list_images(folder) and aligning:
         # a folder of photos is read as encode reads them: aligned onto the model's face template
         photos = photo_input(loaded.preprocess, align, None, model, loaded.training.get("data", ""), False, say)
         images = editing.photo_set(data, list_images(folder), photos)

@@ -71,6 +71,9 @@ def test_eval_on_a_folder_of_the_held_out_photos_aligns_them_and_matches_the_fac
     assert figures["auto"]["mse"] <= float(card["held-out mse"]) * 1.01
     assert figures["auto"]["psnr"] >= float(card["held-out psnr"].split()[0]) - 0.05
     assert figures["off"]["psnr"] < figures["auto"]["psnr"] - 1  # centre crops of 178x218 photos are framed wider
+    refused = run_cli("eval", "--model", "mnist", "--data", f"folder:{tmp_path}", "--align", "on",
+                      "--device", "cpu")
+    assert refused.returncode == 2 and "no landmark template" in refused.stderr
 
 
 def test_the_readme_main_job_edits_a_colour_photo_at_its_own_size(tmp_path):
