@@ -151,11 +151,11 @@ def evaluate(
     chosen = select_device(device)
     loaded = load_model(model, chosen)
     folder = photo_folder(data)
+    paths = list_images(folder) if folder is not None else []
     aligning = align == "on" or (align == "auto" and Template.of(loaded.preprocess) is not None)
-    if folder is not None and list_images(folder) and aligning:
-        # a folder of photos is read as encode reads them: aligned onto the model's face template
+    if paths and aligning:
         photos = photo_input(loaded.preprocess, align, None, model, loaded.training.get("data", ""), False, say)
-        images = editing.photo_set(data, list_images(folder), photos)
+        images = editing.photo_set(data, paths, photos)
     else:
         images = load_data(data, loaded.model.cfg.image_size, loaded.model.cfg.channels)
     if plot is not None and not images.factor_names:

@@ -106,7 +106,10 @@ def augment(batch: torch.Tensor, max_shift: int, ranks: Ranks = Ranks()) -> torc
         padded = torch.nn.functional.pad(batch, [max_shift] * 4, mode="replicate")
         size = batch.shape[-1]
         shifts = torch.randint(0, 2 * max_shift + 1, (count, 2))[rows]
+        channels_last = batch.is_contiguous(memory_format=torch.channels_last)
         batch = torch.stack([padded[i, :, dy:dy + size, dx:dx + size] for i, (dy, dx) in enumerate(shifts.tolist())])
+        if channels_last:  # keep to_float's layout, which the stack drops
+            batch = batch.contiguous(memory_format=torch.channels_last)
     return batch
 
 

@@ -97,11 +97,10 @@ def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageS
 def photo_folder(spec: str) -> Path | None:
     """The folder of a `folder:PATH` SPEC (or a bare PATH) with no options, which a command may read as it reads a
     user's photos (eval aligns them as encode does); None for any other SPEC."""
-    name, argument, options = parse_spec(spec)
-    folder = argument if name == "folder" else spec
-    if options or not folder or not Path(folder).expanduser().is_dir():
+    name, argument, options = source_of(spec)
+    if name != "folder" or options or not argument or not Path(argument).expanduser().is_dir():
         return None
-    return Path(folder).expanduser()
+    return Path(argument).expanduser()
 
 
 def split_specs(spec: str) -> list[str]:
@@ -128,10 +127,17 @@ def join_sets(spec: str, sets: list[ImageSet]) -> ImageSet:
                     sources=[path for part in sets for path in part.sources] if has_sources else [])
 
 
-def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
+def source_of(spec: str) -> tuple[str, str | None, dict[str, str]]:
+    """SPEC's source name, argument and options, where a bare PATH to a folder means folder:PATH."""
+    _import_sources()
     name, argument, options = parse_spec(spec)
-    if name not in SOURCES and Path(spec.partition("?")[0]).expanduser().is_dir():  # a bare PATH means folder:PATH
+    if name not in SOURCES and Path(spec.partition("?")[0]).expanduser().is_dir():
         name, argument = "folder", spec.partition("?")[0]
+    return name, argument, options
+
+
+def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
+    name, argument, options = source_of(spec)
     if name not in SOURCES:
         raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
     return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
