@@ -70,7 +70,7 @@ def root(
 def train(
     data: str = typer.Option(..., "--data", help="Data SPEC, e.g. mnist, synthetic:256 (see README)."),
     preset: str = typer.Option("faces64-small", "--preset", help="mnist, faces64, faces64-small, tiny, or a "
-                               "comparison preset (toyfaces32, mnist-flat, toyfaces32-flat)."),
+                               "flat baseline (mnist-flat, faces64-small-flat)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the preset's)."),
     out: Path = typer.Option(..., "--out", help="Folder for model, trainer state, metrics and samples."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "
@@ -91,16 +91,24 @@ def train(
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Save the model and trainer state every "
                                              "this many steps (default: the preset's)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
+    heads: Optional[str] = typer.Option(None, "--heads", help="How each latent layer reads its stage: conv (stride-2 "
+                                        "convs of its own, default for most presets) or direct (average pooling, "
+                                        "so layer l sits exactly at stage l's depth). A new run only."),
+    progressive: Optional[int] = typer.Option(None, "--progressive", metavar="STEPS", help="Progressive training "
+                                              "(proVLAE): the top layer trains alone for STEPS steps, then each lower "
+                                              "layer fades in over STEPS steps, top down. 0: off (default)."),
 ) -> None:
     """Train an MMD-VLAE on --data and save it in --out (one process, or several under torchrun)."""
     stop_on_termination_signals()  # first: a SIGTERM while torch loads must not end the process unannounced
-    from facealgebra.config import REGULARISERS, get_preset
+    from facealgebra.config import HEADS, REGULARISERS, get_preset
 
     get_preset(preset)  # an unknown preset fails before torch loads
     if init is not None and resume:
         raise FaceAlgebraError("--init starts a new run and --resume continues one: pass only one of them")
     if reg is not None and reg not in REGULARISERS:
         raise FaceAlgebraError(f"--reg {reg!r}: choose one of {', '.join(REGULARISERS)}")
+    if heads is not None and heads not in HEADS:
+        raise FaceAlgebraError(f"--heads {heads!r}: choose one of {', '.join(HEADS)}")
 
     from facealgebra.distributed import launched_ranks, process_group, rank_device
     from facealgebra.progress import TrainProgress, stderr_is_terminal
@@ -108,7 +116,7 @@ def train(
 
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
-                   resume=resume, init=init, beta=beta)
+                   resume=resume, init=init, beta=beta, heads=heads, progressive=progressive)
     ranks = launched_ranks()  # under torchrun, one of several processes; rank 0 alone talks and writes
     chosen = rank_device(device, ranks)
     with process_group(ranks, chosen):

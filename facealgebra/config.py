@@ -19,6 +19,11 @@ REGULARISERS = ("mmd", "kl")
 # image at stage 1's resolution, then pixel-shuffles it up (28% fewer FLOPs on faces64). Files without the field
 # were made by ladder-1, so that is the field's default; every preset uses ladder-2.
 ARCHITECTURES = ("ladder-1", "ladder-2")
+# How a latent head reads its stage (facealgebra/model.py): "conv" adds stride-2 convolutions of its own before the
+# linear layer, so z_1 and z_2 end up only one convolution apart in depth; "direct" average-pools the stage's
+# feature map and applies the linear layer, so layer l's depth is exactly its stage's. Files without the field
+# were made with "conv".
+HEADS = ("conv", "direct")
 MAX_LAYERS = 6
 
 
@@ -32,6 +37,11 @@ class ModelConfig:
     reg: str = "mmd"  # "mmd" (MMD-VLAE) or "kl" (the original KL-VLAE)
     beta: float = 1.0  # weight of each layer's regulariser against the reconstruction term
     arch: str = "ladder-1"
+    heads: str = "conv"
+    # Encoder (and decoder) stages. 0: one per latent layer, the ladder. More stages than latent layers put the
+    # latent layers on the deepest stages only: latent_dims=(40,) with stages=4 is a flat VAE as deep as a 4-layer
+    # ladder (the fair flat baseline of benchmarks/compare.py).
+    stages: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latent_dims", tuple(int(d) for d in self.latent_dims))
@@ -45,6 +55,11 @@ class ModelConfig:
             raise FaceAlgebraError(f"image size must be at least 8 pixels, not {self.image_size}")
         if self.reg not in REGULARISERS:
             raise FaceAlgebraError(f"unknown regulariser {self.reg!r}: choose one of {', '.join(REGULARISERS)}")
+        if self.heads not in HEADS:
+            raise FaceAlgebraError(f"unknown latent heads {self.heads!r}: choose one of {', '.join(HEADS)}")
+        if self.stages and not len(self.latent_dims) <= self.stages <= MAX_LAYERS:
+            raise FaceAlgebraError(f"a model with {len(self.latent_dims)} latent layers has "
+                                   f"{len(self.latent_dims)} to {MAX_LAYERS} stages, not {self.stages}")
         if self.arch not in ARCHITECTURES:
             raise FaceAlgebraError(f"unknown architecture {self.arch!r}: this facealgebra builds "
                                    f"{', '.join(ARCHITECTURES)} (a newer version may have made the model)")
@@ -53,9 +68,13 @@ class ModelConfig:
     def num_layers(self) -> int:
         return len(self.latent_dims)
 
-    def stage_width(self, layer: int) -> int:
-        """Conv channels of ladder stage `layer` (1-based)."""
-        return min(self.base_width * 2 ** (layer - 1), self.max_width)
+    @property
+    def num_stages(self) -> int:
+        return self.stages or self.num_layers
+
+    def stage_width(self, stage: int) -> int:
+        """Conv channels of ladder stage `stage` (1-based)."""
+        return min(self.base_width * 2 ** (stage - 1), self.max_width)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -81,6 +100,7 @@ class TrainConfig:
     save_every: int = 1000
     log_every: int = 10
     augment: bool = False  # random horizontal flips and small shifts, for small data sets such as ORL
+    progressive: int = 0  # proVLAE's schedule: steps the top layer trains alone, then steps each lower layer fades in
 
 
 @dataclass(frozen=True)
@@ -108,11 +128,6 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=3000, batch_size=32, lr=1e-3),  # 2.8x sooner to quality than 64 at 2e-4 (README)
         "64x64, 4 layers x 10 dims, narrow enough to train on a 2-core CPU",
     ),
-    "toyfaces32": Preset(
-        ModelConfig(image_size=32, channels=3, latent_dims=(4, 4, 4), base_width=16, max_width=64, arch="ladder-2"),
-        TrainConfig(steps=3000, batch_size=64),
-        "32x32 colour, 3 layers x 4 dims, for toyfaces on a 2-core CPU",
-    ),
     "tiny": Preset(
         ModelConfig(image_size=16, channels=1, latent_dims=(2, 2), base_width=4, max_width=8, arch="ladder-2"),
         TrainConfig(steps=200, batch_size=16, lr=2e-3, sample_every=100, save_every=100),
@@ -121,15 +136,18 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def flat_twin(name: str) -> Preset:
-    """The flat MMD-VAE baseline of a ladder preset: one layer holding the same total latent size."""
+def flat_twin(name: str, base_width: int, max_width: int) -> Preset:
+    """The fair flat MMD-VAE baseline of a ladder preset: one latent layer holding the ladder's total latent size,
+    read off (and injected at) the deepest of as many stages as the ladder has, so it is as deep; the widths are
+    chosen so that it has the ladder's parameter count to within 1% (tests/test_model.py checks it)."""
     ladder = PRESETS[name]
-    flat = dataclasses.replace(ladder.model, latent_dims=(sum(ladder.model.latent_dims),))
-    return Preset(flat, ladder.train, f"{name}'s flat twin: one layer of {flat.latent_dims[0]} dims "
-                  "(the flat MMD-VAE baseline of benchmarks/compare.py)")
+    flat = dataclasses.replace(ladder.model, latent_dims=(sum(ladder.model.latent_dims),),
+                               stages=ladder.model.num_layers, base_width=base_width, max_width=max_width)
+    return Preset(flat, ladder.train, f"{name}'s flat twin: one layer of {flat.latent_dims[0]} dims on the deepest "
+                  f"of {flat.stages} stages, as many parameters (the baseline of benchmarks/compare.py)")
 
 
-PRESETS.update({f"{name}-flat": flat_twin(name) for name in ("mnist", "toyfaces32")})
+PRESETS.update({"mnist-flat": flat_twin("mnist", 25, 100), "faces64-small-flat": flat_twin("faces64-small", 28, 112)})
 
 
 def get_preset(name: str) -> Preset:

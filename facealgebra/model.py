@@ -14,6 +14,11 @@ Decoder (the same ladder, top down):
     z~_L = u_L(z_L),    z~_l = u_l([z~_{l+1}, v_l(z_l)]),    x^ = g(z~_1)
 where [.,.] is channel concatenation and v_l maps z_l to a small feature map at stage l's resolution.
 
+A model may have more stages than latent layers (ModelConfig.stages): the latent layers then sit on the deepest
+stages, and the shallower stages only pass h (encoder) and z~ (decoder) along; with one latent layer that is a
+flat VAE as deep as the ladder. The heads mu_l, sigma_l either add stride-2 convs of their own ("conv", so z_l's
+depth is its stage's plus the head's) or average-pool the stage ("direct", so the depth is exactly the stage's).
+
 Every stage f_l halves the resolution until it reaches 4x4; deeper stages keep 4x4. The decoder upsamples to the
 exact sizes the encoder saw, so any image size works (28 for MNIST, 64 for faces).
 
@@ -37,9 +42,9 @@ INJECT_RESOLUTION = 8  # v_l draws z_l's feature map at most this large, then up
 
 
 def stage_resolutions(cfg: ModelConfig) -> list[int]:
-    """Spatial size of h_1 ... h_L."""
+    """Spatial size of h_1 ... h_S, one per stage."""
     sizes, size = [], cfg.image_size
-    for _ in range(cfg.num_layers):
+    for _ in range(cfg.num_stages):
         if size > MIN_RESOLUTION:
             size = (size + 1) // 2
         sizes.append(size)
@@ -73,11 +78,16 @@ def num_groups(channels: int) -> int:
 
 
 class LatentHead(nn.Module):
-    """h_l -> (mu_l, log sigma_l): stride-2 convs down to HEAD_RESOLUTION, then one linear layer."""
+    """h_l -> (mu_l, log sigma_l): the stage's feature map shrunk to at most HEAD_RESOLUTION, then one linear layer.
+    "conv" heads shrink it with stride-2 convs of their own, which add depth; "direct" heads average-pool it, so
+    the code is read off the stage itself."""
 
-    def __init__(self, channels: int, resolution: int, latent_dim: int):
+    def __init__(self, channels: int, resolution: int, latent_dim: int, kind: str = "conv"):
         super().__init__()
         layers: list[nn.Module] = []
+        if kind == "direct" and resolution > HEAD_RESOLUTION:
+            layers.append(nn.AdaptiveAvgPool2d(HEAD_RESOLUTION))
+            resolution = HEAD_RESOLUTION
         while resolution > HEAD_RESOLUTION:
             layers += [nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.SiLU()]
             resolution = (resolution + 1) // 2
@@ -110,9 +120,13 @@ class VLAE(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.resolutions = stage_resolutions(cfg)
-        widths = [cfg.stage_width(layer) for layer in range(1, cfg.num_layers + 1)]
+        widths = [cfg.stage_width(stage) for stage in range(1, cfg.num_stages + 1)]
         in_widths = [cfg.channels] + widths[:-1]
         in_sizes = [cfg.image_size] + self.resolutions[:-1]
+        # the stage each latent layer is read off and injected at: the deepest num_layers stages
+        self.latent_stages = list(range(cfg.num_stages - cfg.num_layers, cfg.num_stages))
+        latent_widths = [widths[stage] for stage in self.latent_stages]
+        latent_sizes = [self.resolutions[stage] for stage in self.latent_stages]
 
         # encoder ladder: f_l and the heads mu_l, sigma_l
         self.stages = nn.ModuleList(
@@ -120,18 +134,20 @@ class VLAE(nn.Module):
             for c_in, c_out, r_in, r_out in zip(in_widths, widths, in_sizes, self.resolutions)
         )
         self.heads = nn.ModuleList(
-            LatentHead(w, r, d) for w, r, d in zip(widths, self.resolutions, cfg.latent_dims)
+            LatentHead(w, r, d, cfg.heads) for w, r, d in zip(latent_widths, latent_sizes, cfg.latent_dims)
         )
 
-        # decoder ladder: v_l injects z_l; u_l combines it with the state from the layer above
+        # decoder ladder: v_l injects z_l; u_l combines it with the state from the stage above
         self.injections = nn.ModuleList(
-            LatentInjection(d, w, r) for d, w, r in zip(cfg.latent_dims, widths, self.resolutions)
+            LatentInjection(d, w, r) for d, w, r in zip(cfg.latent_dims, latent_widths, latent_sizes)
         )
+        top = cfg.num_stages - 1
         self.combines = nn.ModuleList(
-            conv_block(w if layer == cfg.num_layers - 1 else 2 * w, w, 1) for layer, w in enumerate(widths)
+            conv_block(2 * w if stage != top and stage in self.latent_stages else w, w, 1)
+            for stage, w in enumerate(widths)
         )
         self.lifts = nn.ModuleList(  # channel change of z~_{l+1}, after (ladder-1) or before upsampling it
-            nn.Conv2d(widths[layer + 1], widths[layer], 3, padding=1) for layer in range(cfg.num_layers - 1)
+            nn.Conv2d(widths[stage + 1], widths[stage], 3, padding=1) for stage in range(top)
         )
         self.shuffle = 2 if cfg.arch == "ladder-2" and self.resolutions[0] < cfg.image_size else 1
         self.to_image = nn.Sequential(
@@ -145,9 +161,11 @@ class VLAE(nn.Module):
         """(mu_l, log sigma_l) for every layer, shallow first. x is in [0, 1], shape (N, C, H, W)."""
         h = x * 2.0 - 1.0
         params = []
-        for stage, head in zip(self.stages, self.heads):
+        first = self.latent_stages[0]
+        for index, stage in enumerate(self.stages):
             h = stage(h)
-            params.append(head(h))
+            if index >= first:
+                params.append(self.heads[index - first](h))
         return params
 
     def encode(self, x: torch.Tensor, sample: bool = False) -> list[torch.Tensor]:
@@ -172,14 +190,16 @@ class VLAE(nn.Module):
         """Images in [0, 1] from per-layer latents z_1 ... z_L (shallow first)."""
         if len(layer_latents) != self.cfg.num_layers:
             raise ValueError(f"expected {self.cfg.num_layers} latent layers, got {len(layer_latents)}")
-        top = self.cfg.num_layers - 1
-        state = self.combines[top](self.injections[top](layer_latents[top]))
+        first, top = self.latent_stages[0], self.cfg.num_stages - 1
+        state = self.combines[top](self.injections[-1](layer_latents[-1]))
         lift_first = self.cfg.arch == "ladder-2"
-        for layer in range(top - 1, -1, -1):
-            lift, size = self.lifts[layer], self.resolutions[layer]
-            lifted = (F.interpolate(lift(state), size=size, mode="nearest") if lift_first else
-                      lift(F.interpolate(state, size=size, mode="nearest")))
-            state = self.combines[layer](torch.cat([lifted, self.injections[layer](layer_latents[layer])], dim=1))
+        for stage in range(top - 1, -1, -1):
+            lift, size = self.lifts[stage], self.resolutions[stage]
+            state = (F.interpolate(lift(state), size=size, mode="nearest") if lift_first else
+                     lift(F.interpolate(state, size=size, mode="nearest")))
+            if stage >= first:
+                state = torch.cat([state, self.injections[stage - first](layer_latents[stage - first])], dim=1)
+            state = self.combines[stage](state)
         if self.shuffle == 1:
             return torch.sigmoid(self.to_image(F.interpolate(state, size=self.cfg.image_size, mode="nearest")))
         image = F.pixel_shuffle(self.to_image(state), self.shuffle)
@@ -198,10 +218,12 @@ class VLAE(nn.Module):
         device = device or next(self.parameters()).device
         return [torch.randn(n, d, generator=generator).to(device) for d in self.cfg.latent_dims]
 
-    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None
+    def forward(self, x: torch.Tensor, noise: list[torch.Tensor] | None = None, gates: list[float] | None = None
                 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
         """One training pass: reconstruction from sampled latents, the posterior parameters and the samples.
-        `noise` fixes the reparameterisation's eps (training on several processes draws it for the whole batch)."""
+        `noise` fixes the reparameterisation's eps (training on several processes draws it for the whole batch).
+        `gates` scales each layer's latents before decoding (progressive training fades layers in with it)."""
         params = self.posterior(x)
         samples = self.draw(params, noise)
-        return self.decode(samples), params, samples
+        decoded = samples if gates is None else [z * gate for z, gate in zip(samples, gates)]
+        return self.decode(decoded), params, samples

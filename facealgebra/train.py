@@ -72,6 +72,8 @@ class TrainJob:
     resume: bool = False
     init: str | None = None  # a model (path or bundled name) whose weights a new run starts from
     beta: float | None = None  # the regulariser's weight; the model's (or preset's) when not given
+    heads: str | None = None  # a new run's latent heads; the preset's when not given
+    progressive: int | None = None  # steps a layer phase of progressive training lasts; 0 is off
 
 
 # ---- batches ---------------------------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def sample_grid(model: VLAE, images: torch.Tensor, seed: int) -> np.ndarray:
 
 # ---- the loop --------------------------------------------------------------------------------------------------
 # a resumed run keeps these unless a flag overrides them (older files lack the last two: the preset's then)
-RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment", "save_every", "sample_every")
+RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment", "save_every", "sample_every", "progressive")
 
 
 def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
@@ -153,8 +155,12 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
         if job.reg and job.reg != model_cfg.reg:
             source = f"the run in {job.out}" if previous else f"--init {job.init}"
             raise FaceAlgebraError(f"--reg {job.reg}: {source} was trained with --reg {model_cfg.reg}")
+        if job.heads and job.heads != model_cfg.heads:
+            source = f"the run in {job.out}" if previous else f"--init {job.init}"
+            raise FaceAlgebraError(f"--heads {job.heads}: {source} has {model_cfg.heads} heads")
     else:
-        model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg)
+        model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg,
+                                        heads=job.heads or preset.model.heads)
     if job.beta is not None:
         if not job.beta >= 0:
             raise FaceAlgebraError(f"--beta must be 0 or more, not {job.beta}")
@@ -172,7 +178,7 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
         train_cfg = preset.train
     overrides = {
         name: getattr(job, name)
-        for name in ("steps", "batch_size", "lr", "seed", "sample_every", "save_every", "augment")
+        for name in ("steps", "batch_size", "lr", "seed", "sample_every", "save_every", "augment", "progressive")
         if getattr(job, name) is not None
     }
     train_cfg = dataclasses.replace(train_cfg, **overrides)
@@ -181,7 +187,21 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
             raise FaceAlgebraError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(train_cfg, name)}")
     if not train_cfg.lr > 0:
         raise FaceAlgebraError(f"--lr must be positive, not {train_cfg.lr}")
+    if train_cfg.progressive < 0:
+        raise FaceAlgebraError(f"--progressive must be 0 (off) or more steps, not {train_cfg.progressive}")
     return model_cfg, train_cfg
+
+
+def layer_gates(step: int, num_layers: int, phase: int) -> list[float] | None:
+    """Progressive training's weight on each layer's latents at `step` (proVLAE, Li et al., ICLR 2020): the top
+    layer is always on; layer l (0-based, shallow first) fades in linearly over [(L-1-l) x phase, (L-l) x phase),
+    so the top layer trains alone first and each lower layer joins after the one above it. None when every
+    layer is fully on (always, when phase is 0)."""
+    if phase <= 0:
+        return None
+    gates = [min(max((step - (num_layers - 1 - layer) * phase) / phase, 0.0), 1.0) for layer in range(num_layers)]
+    gates[-1] = 1.0
+    return None if min(gates) >= 1.0 else gates
 
 
 # ---- the run folder --------------------------------------------------------------------------------------------
@@ -380,7 +400,7 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
         training = {
             "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
             "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
-            "sample_every": train_cfg.sample_every, "wall_seconds": round(wall, 1),
+            "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive, "wall_seconds": round(wall, 1),
             "processes": ranks.world_size, "device": device_description(device), "version": __version__,
             "final": record, **started_from,
         }
@@ -409,7 +429,8 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
                 noise = ([torch.randn(global_batch, dim, device=device)[rows] for dim in model_cfg.latent_dims]
                          if model_cfg.reg == "kl" else None)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    x_hat, params, samples = trained(x, noise)
+                    x_hat, params, samples = trained(x, noise, layer_gates(step, model_cfg.num_layers,
+                                                                           train_cfg.progressive))
                 recon = reconstruction(x_hat, x)
                 regs = global_regularisers(model_cfg.reg, params, samples, values_per_image, ranks)
                 loss = recon + model_cfg.beta * torch.stack(regs).sum()

@@ -130,3 +130,54 @@ def test_a_model_file_from_before_the_arch_field_loads_as_ladder_1(tmp_path):
     save_file(load_file(str(path)), str(path), metadata={**metadata, "config": json.dumps(config)})
     with pytest.raises(FaceAlgebraError, match="newer version"):
         load_model(path)
+
+
+@pytest.mark.parametrize("name", ["mnist", "faces64-small"])
+def test_the_flat_baseline_is_as_deep_and_as_large_as_its_ladder(name):
+    """compare.py's flat MMD-VAE differs from the ladder in latent structure only: one layer of the ladder's total
+    size on the deepest of as many stages, and the same parameter count to within 1%."""
+    ladder, flat = PRESETS[name].model, PRESETS[f"{name}-flat"].model
+    count = lambda cfg: sum(p.numel() for p in VLAE(cfg).parameters())  # noqa: E731
+    assert flat.latent_dims == (sum(ladder.latent_dims),) and flat.num_stages == ladder.num_stages
+    assert abs(count(flat) / count(ladder) - 1) < 0.01
+    model = VLAE(flat)
+    assert model.latent_stages == [ladder.num_layers - 1] and len(model.stages) == ladder.num_layers
+
+
+def test_latent_layers_sit_on_the_deepest_stages_and_the_rest_only_pass_features_on():
+    cfg = ModelConfig(image_size=16, channels=1, latent_dims=(2, 3), stages=4, base_width=4, max_width=8)
+    model = VLAE(cfg).eval()
+    with torch.no_grad():
+        latents = model.encode(torch.rand(2, 1, 16, 16))
+        assert [z.shape[1] for z in latents] == [2, 3]
+        assert model.decode(latents).shape == (2, 1, 16, 16)
+    assert model.latent_stages == [2, 3]
+    with pytest.raises(FaceAlgebraError, match="stages"):
+        ModelConfig(latent_dims=(2, 2, 2), stages=2)
+
+
+def test_direct_heads_read_their_stage_without_convolutions_of_their_own():
+    """With conv heads z1 sits one convolution from z2 in depth; direct heads leave each layer at its stage's."""
+    convs = {}
+    for heads in ("conv", "direct"):
+        model = VLAE(dataclasses.replace(PRESETS["faces64-small"].model, heads=heads))
+        convs[heads] = [sum(isinstance(m, torch.nn.Conv2d) for m in head.modules()) for head in model.heads]
+    assert convs["conv"][0] > 0 and convs["direct"] == [0, 0, 0, 0]
+    with pytest.raises(FaceAlgebraError, match="heads"):
+        ModelConfig(heads="attention")
+
+
+def test_progressive_gates_fade_the_layers_in_top_down():
+    from facealgebra.train import layer_gates
+
+    assert layer_gates(0, 3, 0) is None
+    assert layer_gates(0, 3, 10) == [0.0, 0.0, 1.0]
+    assert layer_gates(15, 3, 10) == [0.0, 0.5, 1.0]
+    assert layer_gates(25, 3, 10) == [0.5, 1.0, 1.0]
+    assert layer_gates(30, 3, 10) is None
+    model = VLAE(PRESETS["tiny"].model).eval()
+    x = torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        gated, _, samples = model(x, gates=[0.0, 1.0])
+        assert torch.allclose(gated, model.decode([torch.zeros_like(samples[0]), samples[1]]))
+        assert not torch.allclose(gated, model.decode(samples))

@@ -109,6 +109,21 @@ def test_beta_weights_the_regulariser_and_is_saved_with_the_model(tiny_model, tm
     assert load_model(out).model.cfg.beta == 0.0 and load_model(tiny_model).model.cfg.beta == 1.0
 
 
+def test_direct_heads_and_progressive_training_are_saved_and_kept_on_resume(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    common = ["--data", "synthetic:32", "--preset", "tiny", "--out", out, "--device", "cpu"]
+    first = run_cli("train", *common, "--steps", "10", "--heads", "direct", "--progressive", "8")
+    assert first.returncode == 0, first.stderr
+    resumed = run_cli("train", *common, "--steps", "20", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    loaded = load_model(out)
+    assert loaded.model.cfg.heads == "direct" and loaded.training["progressive"] == 8
+    refused = run_cli("train", *common, "--steps", "30", "--resume", "--heads", "conv")
+    assert_usage_error(refused, "--heads conv", "direct")
+    assert run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--out", tmp_path / "b",
+                   "--device", "cpu", "--init", tiny_model, "--heads", "direct").returncode == 2
+
+
 def test_batches_are_a_function_of_seed_and_step():
     first = batch_indices(100, 32, seed=0, step=5)
     assert torch.equal(first, batch_indices(100, 32, seed=0, step=5))
@@ -124,6 +139,8 @@ def test_batches_are_a_function_of_seed_and_step():
         (["--reg", "wasserstein"], ["--reg 'wasserstein'"]),
         (["--steps", "0"], ["--steps must be at least 1"]),
         (["--beta", "-1"], ["--beta must be 0 or more"]),
+        (["--heads", "attention"], ["--heads 'attention'"]),
+        (["--progressive", "-3"], ["--progressive must be 0"]),
         (["--device", "cuda:9"], ["--device cuda:9"]),
     ],
 )
