@@ -24,11 +24,13 @@ Definitions (latents are posterior means unless said otherwise; layers are numbe
   rotation, so nothing asks a factor to line up with one dim; the paper's claim is about layers (below).
 - Layer-level information of layer l about label k: the PROBE_FOLDS-fold cross-validated accuracy of a
   NEIGHBOURS-nearest-neighbour vote on layer l's whole code, rescaled so that chance (the majority label) is 0 and
-  every image right is 1 (clipped at 0). It sees the whole code, nonlinearly, and is unchanged by rotating it.
+  every image right is 1 (clipped at 0); the raw accuracies are kept beside it. It sees the whole code,
+  nonlinearly, and is unchanged by rotating it.
   Share: the best layer's information over the sum over layers (1: one layer holds the label alone; 1/L: every
   layer alike). Layer gap: the best layer's information minus the runner-up's. Redundancy: the other layers'
   information over the best layer's (0: nowhere else; L - 1: every layer holds all of it).
-- Holding layer of a factor: the layer with the largest layer MI.
+- Holding layer of a factor: the layer with the largest layer-level information (above); the MI table names the
+  layer with the largest layer MI, which can differ when a layer spreads the factor over several dims.
 - Probe: multinomial logistic regression on one layer's standardised latents, scored by stratified
   PROBE_FOLDS-fold cross-validation: every image is predicted once, by a probe fit on the other folds. Chance:
   the same, always answering the fit folds' most common label.
@@ -277,7 +279,7 @@ def nearest_neighbour_vote(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndar
 def layer_information(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: int) -> dict:
     """Per label: how much of it each layer's whole code holds, its share in the best layer, the gap to the
     runner-up layer, and how much of it is repeated in other layers (see the module docstring)."""
-    information, holding, share, gap, redundancy = {}, {}, {}, {}, {}
+    information, accuracies, holding, share, gap, redundancy = {}, {}, {}, {}, {}, {}
     for name, values in labels.items():
         fold = stratified_folds(values, PROBE_FOLDS, seed)
         chance = cross_validated_accuracy(majority_label, means[0], values, fold)
@@ -286,11 +288,12 @@ def layer_information(means: list[np.ndarray], labels: dict[str, np.ndarray], se
         held = np.clip((accuracy - chance) / max(1.0 - chance, 1e-12), 0.0, 1.0)
         ranked = np.sort(held)[::-1]
         information[name] = held.round(6).tolist()
+        accuracies[name] = {"chance": chance, "layers": accuracy.round(6).tolist()}
         holding[name] = int(held.argmax()) + 1
         share[name] = float(ranked[0] / held.sum()) if held.sum() > 0 else 0.0
         gap[name] = float(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0))
         redundancy[name] = float((held.sum() - ranked[0]) / ranked[0]) if ranked[0] > 0 else 0.0
-    return {"information": information, "holding_layer": holding, "share": share, "gap": gap,
+    return {"information": information, "accuracy": accuracies, "holding_layer": holding, "share": share, "gap": gap,
             "redundancy": redundancy, "mean_share": float(np.mean(list(share.values()))) if share else 0.0,
             "layer_gap": float(np.mean(list(gap.values()))) if gap else 0.0,
             "mean_redundancy": float(np.mean(list(redundancy.values()))) if redundancy else 0.0}
@@ -448,7 +451,7 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                     lambda x: model.decode(model.encode(x)), render, factor_counts, cfg.image_size, cfg.channels,
                     seed, device, progress=progress)
                 result["arithmetic"] = arithmetic_scores(
-                    model.encode, model.decode, render, factor_counts, result["factors"]["holding_layer"],
+                    model.encode, model.decode, render, factor_counts, result["layer_information"]["holding_layer"],
                     cfg.image_size, cfg.channels, seed, device, progress=progress)
     finally:
         progress.close()
@@ -523,13 +526,22 @@ LOW_COLOUR = np.array([255, 255, 255])
 HIGH_COLOUR = np.array([8, 48, 107])
 
 
-def heatmap_image(result: dict, title: str) -> Image.Image:
-    """The MI matrix of an `evaluate_model` result: one row per factor, one column per layer, values in cells.
+HEATMAP_MEASURES = {
+    "mi": "MI / H(factor), max over each layer's dims",
+    "information": "5-NN on each layer's whole code: 0 chance, 1 all right",
+}
 
-    Factors run down and layers across so that the heatmaps of several models sit side by side.
-    """
-    matrix = np.asarray(result["factors"]["mi"]).T  # (factors, layers)
-    factor_names = result["factors"]["names"]
+
+def heatmap_image(result: dict, title: str, kind: str = "mi") -> Image.Image:
+    """A factor x layer matrix of an `evaluate_model` result, values in cells: the normalised MI ("mi") or the
+    layer-level information ("information"). Factors run down and layers across so that the heatmaps of several
+    models sit side by side."""
+    if kind == "mi":
+        matrix, factor_names = np.asarray(result["factors"]["mi"]).T, result["factors"]["names"]  # (factors, layers)
+    else:
+        information = result["layer_information"]["information"]
+        factor_names = list(information)
+        matrix = np.asarray([information[name] for name in factor_names])
     layers = matrix.shape[1]
     column_labels = [(f"z{layer + 1}", "shallow" if layer == 0 and layers > 1 else "deep" if layer == layers - 1
                       and layers > 1 else "") for layer in range(layers)]
@@ -537,7 +549,7 @@ def heatmap_image(result: dict, title: str) -> Image.Image:
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left = int(max(measure.textlength(name, font=font) for name in factor_names)) + 18
     top = 96
-    subtitle = "MI / H(factor), max over each layer's dims"
+    subtitle = HEATMAP_MEASURES[kind]
     width = max(left + CELL_WIDTH * layers + 12, int(measure.textlength(title, font=font)) + 20,
                 int(measure.textlength(subtitle, font=small)) + 20)
     image = Image.new("RGB", (width, top + CELL_HEIGHT * len(factor_names) + 12), "white")

@@ -400,9 +400,9 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
         training = {
             "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
             "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
-            "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive, "wall_seconds": round(wall, 1),
-            "processes": ranks.world_size, "device": device_description(device), "version": __version__,
-            "final": record, **started_from,
+            "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive,
+            "wall_seconds": round(wall, 1), "processes": ranks.world_size, "device": device_description(device),
+            "version": __version__, "final": record, **started_from,
         }
         # One commit for the pair (see atomic_files): a save cut short at any point leaves, once the next run has
         # finished it, a model and a trainer state of one step; the state names its model's fingerprint as well.

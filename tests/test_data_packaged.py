@@ -40,3 +40,23 @@ def test_missing_package_names_what_to_install(monkeypatch, spec, package, hint)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real_find_spec(name, *a))
     with pytest.raises(FaceAlgebraError, match=hint):
         load_data(spec, image_size=16)
+
+
+def test_stroke_width_measures_the_width_of_drawn_strokes():
+    """Bars of known width read as that width, whatever their length; the labels are the four quartiles."""
+    from facealgebra.data.mnist import stroke_width, stroke_width_quartile
+
+    bars = np.zeros((4, 28, 28), np.uint8)
+    for index, (width, length) in enumerate([(2, 20), (2, 10), (4, 20), (6, 20)]):
+        bars[index, 4:4 + length, 10:10 + width] = 255
+    measured = stroke_width(bars)
+    assert measured[0] == pytest.approx(measured[1], rel=0.15) and measured[1] < measured[2] < measured[3]
+    assert measured[2] == pytest.approx(4, rel=0.25) and measured[3] == pytest.approx(6, rel=0.25)
+    assert sorted(stroke_width_quartile(bars[[0, 2, 3, 3]]).tolist())[-1] == 3
+
+
+def test_mnist_labels_digits_and_stroke_width_quartiles():
+    data = load_data("mnist?split=test", image_size=28)
+    assert np.bincount(data.labels["stroke_width"]).tolist() == pytest.approx([2500] * 4, abs=10)
+    thick, thin = (data.labels["stroke_width"] == 3), (data.labels["stroke_width"] == 0)
+    assert data.images[thick].mean() > 1.5 * data.images[thin].mean()  # thick strokes carry more ink

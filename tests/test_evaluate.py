@@ -174,7 +174,7 @@ def test_eval_on_toyfaces_measures_factors_and_arithmetic_and_plots(tiny_model, 
     assert set(figures["arithmetic"]) == set(names) and set(figures["probes"]) == set(names)
     assert set(figures["factor_reconstruction"]) == set(names)
     assert all(0.0 <= score["accuracy"] <= 1.0 for score in figures["factor_reconstruction"].values())
-    assert all(score["layer"] == figures["factors"]["holding_layer"][name]
+    assert all(score["layer"] == figures["layer_information"]["holding_layer"][name]
                for name, score in figures["arithmetic"].items())
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.height > 30 * len(names)
