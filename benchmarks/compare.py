@@ -32,7 +32,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facealgebra.evaluate import heatmap_image
+from facealgebra.evaluate import heatmap_image, layer_summary
 from facealgebra.fileio import write_bytes_atomic
 from facealgebra.images import save_image
 
@@ -141,22 +140,28 @@ class Runner:
         evaluate = ["eval", "--model", str(out), "--data", getattr(run.study, split), "--json", str(result),
                     "--device", self.args.device, "--seed", "0"]
         self.commands.setdefault(run.folder, [self.shown(train)]).append(self.shown(evaluate))
-        if not model.exists() or trained_steps(model) < self.steps(run):
+        if not model.exists() or load_training(model).get("steps", 0) < self.steps(run):
             self.execute(train + (["--resume"] if model.exists() else []), log)
         if not result.exists():
             self.execute(evaluate, log)
         figures = json.loads(result.read_text())
-        return {**figures, "label": run.label, "beta": run.beta, "seed": run.seed, "folder": run.folder}
+        # the summary read afresh from the per-layer information, so an evaluation made before the
+        # information floor (facealgebra.evaluate.INFORMATION_FLOOR) is summed up as a new one is
+        figures["layer_information"].update(layer_summary(figures["layer_information"]["information"]))
+        training = load_training(model)
+        return {**figures, "label": run.label, "beta": run.beta, "seed": run.seed, "folder": run.folder,
+                "train_seconds": training.get("wall_seconds", 0.0)}
 
     def all_figures(self, runs: list[Run], split: str) -> list[dict]:
         with ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
             return list(pool.map(lambda run: self.figures(run, split), runs))
 
 
-def trained_steps(model: Path) -> int:
+def load_training(model: Path) -> dict:
+    """The training record of a run's model (steps, wall_seconds, ...)."""
     from facealgebra.checkpoint import load_model
 
-    return int(load_model(model).training.get("steps", 0))
+    return load_model(model).training
 
 
 # ---- choosing --------------------------------------------------------------------------------------------------
@@ -183,7 +188,8 @@ def choose(candidates: list[dict]) -> dict:
 def summary(figures: dict) -> dict[str, float]:
     """The headline figures of one evaluation."""
     held = figures["layer_information"]
-    values = {"reconstruction PSNR dB": psnr(figures), "mean layer share": held["mean_share"],
+    values = {"reconstruction PSNR dB": psnr(figures), "labels read": held["labels_read"],
+              "mean layer share": held["mean_share"],
               "layer gap": held["layer_gap"], "redundancy": held["mean_redundancy"]}
     if "factors" in figures:
         values["MIG (dim-level, secondary)"] = figures["factors"]["mig"]
@@ -223,17 +229,23 @@ def per_layer_cells(runs: list[dict], key: str, label: str) -> str:
 
 
 def holding_cell(runs: list[dict], label: str) -> str:
-    layers = [f["layer_information"]["holding_layer"][label] for f in runs]
-    shares = [f["layer_information"]["share"][label] for f in runs]
-    return f"z{'/'.join(str(z) for z in sorted(set(layers)))}, share {cell(shares)}"
+    """The label's holding layers over the seeds where some layer reads it, and its share there."""
+    read = [f["layer_information"] for f in runs if label in f["layer_information"]["share"]]
+    if not read:
+        return "not read"
+    layers = sorted({held["holding_layer"][label] for held in read})
+    seeds = "" if len(read) == len(runs) else f" (read in {len(read)} of {len(runs)} seeds)"
+    return f"z{'/'.join(map(str, layers))}, share {cell([held['share'][label] for held in read])}{seeds}"
 
 
 def sweep_table(figures: list[dict], chosen: list[dict], by_label: bool) -> list[str]:
     """Phase 1 or 2's validation figures; eligibility is judged within each model's sweep (by_label) or over all."""
     group = (lambda f: f["label"]) if by_label else (lambda f: "")  # noqa: E731
     best = {key: max(psnr(f) for f in figures if group(f) == key) for key in {group(f) for f in figures}}
-    return markdown_table(["model", "beta", "PSNR dB", "mean share", "every layer active", "eligible", "kept"], [
-        [f["label"], f"{f['beta']:g}", f"{psnr(f):.2f}", f"{mean_share(f):.3f}",
+    return markdown_table(["model", "beta", "PSNR dB", "labels read", "mean share", "every layer active", "eligible",
+                           "kept"], [
+        [f["label"], f"{f['beta']:g}", f"{psnr(f):.2f}", str(f["layer_information"]["labels_read"]),
+         f"{mean_share(f):.3f}",
          "yes" if all(layer["active_dims"] for layer in f["layers"]) else "no",
          "yes" if eligible(f, best[group(f)]) else "no", "**kept**" if f in chosen else ""]
         for f in figures])
@@ -263,15 +275,22 @@ def findings(study: Study, tests: dict[str, list[dict]], recipe_label: str) -> l
         for key in ("mean layer share", "reconstruction PSNR dB"):
             lines.append("- " + verdict(recipe_label, [f[key] for f in figures[recipe_label]], "MMD-VLAE",
                                         [f[key] for f in figures["MMD-VLAE"]], key))
+        for key in ("mean layer share", "arithmetic accuracy"):
+            if key in figures[recipe_label][0]:
+                lines.append("- " + verdict(recipe_label, [f[key] for f in figures[recipe_label]], "KL-VLAE",
+                                            [f[key] for f in figures["KL-VLAE"]], key))
     else:
         lines.append("- No ladder recipe beat the plain MMD-VLAE on validation share; none is carried to the test.")
     ladders = {label: runs for label, runs in tests.items() if label != "flat MMD-VAE"}
     for label, runs in ladders.items():
         held = [f["layer_information"] for f in runs]
-        labels = list(held[0]["share"])
-        concentrated = [name for name in labels if np.mean([h["share"][name] for h in held]) >= 0.7]
+        labels = list(held[0]["information"])
+        unread = [name for name in labels if not any(name in h["share"] for h in held)]
+        concentrated = [name for name in labels if name not in unread
+                        and np.mean([h["share"].get(name, 0.0) for h in held]) >= 0.7]
         lines.append(f"- {label}: {len(concentrated)} of {len(labels)} labels keep ≥ 70% of their information in "
-                     f"one layer (mean over seeds){': ' + ', '.join(concentrated) if concentrated else ''}.")
+                     f"one layer (mean over seeds){': ' + ', '.join(concentrated) if concentrated else ''}"
+                     + (f"; no layer reads {', '.join(unread)} in any seed." if unread else "."))
         if study.name == "toyfaces":
             layer = {name: np.mean([h["holding_layer"][name] for h in held]) for name in labels}
             low, high = ("lighting", "background"), ("hair_colour", "hair_style", "head_position")
@@ -318,7 +337,7 @@ def study_section(study: Study, sweep: list[dict], chosen: list[dict], recipes: 
     lines += markdown_table(["figure", *labels], rows)
     lines += ["Where each label is held (the layer with the most 5-NN information, over seeds) and its share in "
               "that layer:", ""]
-    names = list(tests["MMD-VLAE"][0]["layer_information"]["share"])
+    names = list(tests["MMD-VLAE"][0]["layer_information"]["information"])
     lines += markdown_table(["label", *labels], [[name, *(holding_cell(tests[label], name) for label in labels)]
                                                  for name in names])
     lines += ["Layer-level information per layer (z1 / z2 / ...; 0 chance, 1 every image right), mean ± sd:", ""]
@@ -331,6 +350,11 @@ def study_section(study: Study, sweep: list[dict], chosen: list[dict], recipes: 
     lines += [f"Seed 0's layer-level information, left to right: {', '.join(labels)}:", "",
               f"![layer information]({os.path.relpath(heatmap, results.parent)})", ""]
     return lines
+
+
+def training_minutes(figures: list[dict]) -> float:
+    """Training wall time over the distinct runs (a run evaluated twice counts once)."""
+    return sum({f["folder"]: f["train_seconds"] for f in figures}.values()) / 60
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -355,7 +379,7 @@ def main() -> None:
     args.jobs = args.jobs or budget["jobs"]
     args.work = args.work.resolve()
     studies = [s for s in STUDIES if s.name in args.studies.split(",")]
-    runner, start = Runner(args), time.perf_counter()
+    runner = Runner(args)
 
     sweep_runs = [Run(study, reg, beta) for study in studies for reg in ("mmd", "kl") for beta in BETAS]
     sweep = runner.all_figures(sweep_runs, "validation")
@@ -388,9 +412,10 @@ def main() -> None:
              "docstring of `facealgebra/evaluate.py`; the method (sweep, choice, seeds, what counts as a win) is in "
              "the script's docstring.", "",
              f"This run: device {args.device}, {args.jobs} runs at once, {args.mnist_steps} steps on MNIST and "
-             f"{args.toyfaces_steps} on toyfaces, betas {', '.join(f'{b:g}' for b in BETAS)}, {args.seeds} seeds, "
-             f"{(time.perf_counter() - start) / 60:.0f} minutes. Short training: every model is undertrained, and the "
-             "comparison is of models given the same budget, not of converged ones.", "",
+             f"{args.toyfaces_steps} on toyfaces, betas {', '.join(f'{b:g}' for b in BETAS)}, {args.seeds} seeds; "
+             f"{len(runner.commands)} trainings, {training_minutes(sweep + recipes + tests):.0f} minutes of training "
+             "wall time in all (from the models' training records). Short training: every model is undertrained, "
+             "and the comparison is of models given the same budget, not of converged ones.", "",
              "The main figure is the **layer-level share**: for each label, a 5-nearest-neighbour vote on each "
              "layer's whole code gives that layer's information about it (0 chance, 1 every image right); the share "
              "is the best layer's information over the sum over layers. Unlike the dim-level MIG it does not change "

@@ -28,7 +28,9 @@ Definitions (latents are posterior means unless said otherwise; layers are numbe
   nonlinearly, and is unchanged by rotating it.
   Share: the best layer's information over the sum over layers (1: one layer holds the label alone; 1/L: every
   layer alike). Layer gap: the best layer's information minus the runner-up's. Redundancy: the other layers'
-  information over the best layer's (0: nowhere else; L - 1: every layer holds all of it).
+  information over the best layer's (0: nowhere else; L - 1: every layer holds all of it). A label that no layer
+  reads at INFORMATION_FLOOR or more has no share, gap or redundancy (a share of near-nothing is noise); the
+  means are over the labels read, and "labels_read" counts them.
 - Holding layer of a factor: the layer with the largest layer-level information (above); the MI table names the
   layer with the largest layer MI, which can differ when a layer spreads the factor over several dims.
 - Probe: multinomial logistic regression on one layer's standardised latents, scored by stratified
@@ -77,6 +79,7 @@ PROBE_FOLDS = 4
 PROBE_L2 = 1e-3
 PROBE_ITERATIONS = 200
 NEIGHBOURS = 5  # the layer-level probe: a 5-nearest-neighbour vote
+INFORMATION_FLOOR = 0.1  # a label that no layer reads above this is "not read": its share would be noise
 ARITHMETIC_TRIPLES = 300  # per factor
 RECONSTRUCTED_FACES = 250  # per factor
 BATCH_SIZE = 250
@@ -279,24 +282,36 @@ def nearest_neighbour_vote(fit_x: np.ndarray, fit_y: np.ndarray, test_x: np.ndar
 def layer_information(means: list[np.ndarray], labels: dict[str, np.ndarray], seed: int) -> dict:
     """Per label: how much of it each layer's whole code holds, its share in the best layer, the gap to the
     runner-up layer, and how much of it is repeated in other layers (see the module docstring)."""
-    information, accuracies, holding, share, gap, redundancy = {}, {}, {}, {}, {}, {}
+    information, accuracies = {}, {}
     for name, values in labels.items():
         fold = stratified_folds(values, PROBE_FOLDS, seed)
         chance = cross_validated_accuracy(majority_label, means[0], values, fold)
         accuracy = np.array([cross_validated_accuracy(nearest_neighbour_vote, layer, values, fold)
                              for layer in means])
         held = np.clip((accuracy - chance) / max(1.0 - chance, 1e-12), 0.0, 1.0)
-        ranked = np.sort(held)[::-1]
         information[name] = held.round(6).tolist()
         accuracies[name] = {"chance": chance, "layers": accuracy.round(6).tolist()}
+    return {"information": information, "accuracy": accuracies, **layer_summary(information)}
+
+
+def layer_summary(information: dict[str, list[float]]) -> dict:
+    """Holding layer, share, gap and redundancy of every label from its per-layer information, and their means
+    over the labels that some layer reads (best layer at INFORMATION_FLOOR or more); the others have a holding
+    layer only, as a share of near-nothing is noise."""
+    holding, share, gap, redundancy = {}, {}, {}, {}
+    for name, values in information.items():
+        held = np.asarray(values, dtype=np.float64)
+        ranked = np.sort(held)[::-1]
         holding[name] = int(held.argmax()) + 1
-        share[name] = float(ranked[0] / held.sum()) if held.sum() > 0 else 0.0
+        if ranked[0] < INFORMATION_FLOOR:
+            continue
+        share[name] = float(ranked[0] / held.sum())
         gap[name] = float(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0))
-        redundancy[name] = float((held.sum() - ranked[0]) / ranked[0]) if ranked[0] > 0 else 0.0
-    return {"information": information, "accuracy": accuracies, "holding_layer": holding, "share": share, "gap": gap,
-            "redundancy": redundancy, "mean_share": float(np.mean(list(share.values()))) if share else 0.0,
-            "layer_gap": float(np.mean(list(gap.values()))) if gap else 0.0,
-            "mean_redundancy": float(np.mean(list(redundancy.values()))) if redundancy else 0.0}
+        redundancy[name] = float((held.sum() - ranked[0]) / ranked[0])
+    mean = lambda values: float(np.mean(list(values.values()))) if values else 0.0  # noqa: E731
+    return {"holding_layer": holding, "share": share, "gap": gap, "redundancy": redundancy,
+            "labels_read": len(share), "mean_share": mean(share), "layer_gap": mean(gap),
+            "mean_redundancy": mean(redundancy)}
 
 
 # ---- toyfaces: renderings with known factors ------------------------------------------------------------------
@@ -494,11 +509,13 @@ def report_lines(result: dict) -> list[str]:
     if result.get("layer_information", {}).get("information"):
         held = result["layer_information"]
         lines += ["", f"layer-level information: a 5-NN vote on each layer's whole code, 0 = chance, 1 = every "
-                  f"image right (mean share in the best layer {held['mean_share']:.2f}, layer gap "
-                  f"{held['layer_gap']:.2f}, redundancy {held['mean_redundancy']:.2f})"]
+                  f"image right; over the {held['labels_read']} labels some layer reads: mean share in the best "
+                  f"layer {held['mean_share']:.2f}, layer gap {held['layer_gap']:.2f}, redundancy "
+                  f"{held['mean_redundancy']:.2f})"]
         lines += table(["label", *layer_names, "holds", "share", "gap"], [
-            [name, *(f"{value:.2f}" for value in row), f"z{held['holding_layer'][name]}", f"{held['share'][name]:.2f}",
-             f"{held['gap'][name]:.2f}"]
+            [name, *(f"{value:.2f}" for value in row), f"z{held['holding_layer'][name]}",
+             *((f"{held['share'][name]:.2f}", f"{held['gap'][name]:.2f}") if name in held["share"] else
+               ("not read", "-"))]
             for name, row in held["information"].items()])
     if "factor_reconstruction" in result:
         lines += ["", "factor reconstruction: how often the reconstruction is nearest to the rendering with the "

@@ -204,5 +204,9 @@ def test_layer_level_share_and_gap_find_each_factor_in_its_layer_and_ignore_rota
         assert abs(rotated["share"][name] - plain["share"][name]) < 0.01
     assert plain["mean_redundancy"] < 0.1 and rotated["mean_redundancy"] < 0.1
 
+    unread = layer_information(means, {"f1": factors["f1"], "noise": rng.integers(0, 4, count)}, seed=0)
+    assert "noise" not in unread["share"] and unread["labels_read"] == 1  # no layer reads it: no share of noise
+    assert unread["mean_share"] == plain["share"]["f1"]
+
     spread = layer_information([means[0]] * layers, {"f1": factors["f1"]}, seed=0)  # one factor in every layer
     assert spread["share"]["f1"] < 0.4 and spread["gap"]["f1"] < 0.05 and spread["redundancy"]["f1"] > 1.8
