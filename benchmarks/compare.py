@@ -17,7 +17,7 @@ with 3 layers of 2 dims (preset mnist). Every model is trained by the real `face
 
 The script then writes docs/results.md and one layer-information heatmap per study (docs/results-*.png).
 
-    python benchmarks/compare.py                    # the CPU budget: about 90 minutes on 2 cores
+    python benchmarks/compare.py                    # the CPU budget: about 100 minutes on 2 cores
     python benchmarks/compare.py --device cuda      # the GPU budget: 8x the steps, 6 runs at once
     python benchmarks/compare.py --mnist-steps 20 --toyfaces-steps 20 --work /tmp/c --results /tmp/c/results.md
 
