@@ -92,8 +92,8 @@ def train(
                                              "this many steps (default: the preset's)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random flips and small shifts."),
     heads: Optional[str] = typer.Option(None, "--heads", help="How each latent layer reads its stage: conv (stride-2 "
-                                        "convs of its own, default for most presets) or direct (average pooling, "
-                                        "so layer l sits exactly at stage l's depth). A new run only."),
+                                        "convs of its own; the default) or direct (average pooling, so layer l "
+                                        "sits exactly at stage l's depth). A new run only."),
     progressive: Optional[int] = typer.Option(None, "--progressive", metavar="STEPS", help="Progressive training "
                                               "(proVLAE): the top layer trains alone for STEPS steps, then each lower "
                                               "layer fades in over STEPS steps, top down. 0: off (default)."),
