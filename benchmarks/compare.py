@@ -130,29 +130,37 @@ class Runner:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
             raise SystemExit(f"error: `{shown}` failed with exit code {done.returncode}:\n" + "\n".join(tail))
 
+    def commands_of(self, run: Run, split: str) -> tuple[list[str], list[str]]:
+        """The commands that train `run` and evaluate it on `split` ("validation" or "test")."""
+        out = self.args.work / run.folder
+        evaluate = ["eval", "--model", str(out), "--data", getattr(run.study, split), "--json",
+                    str(out / f"eval-{split}.json"), "--device", self.args.device, "--seed", "0"]
+        return self.train_command(run, out), evaluate
+
     def figures(self, run: Run, split: str) -> dict:
-        """Train `run` (or resume it, or keep it) and return its eval figures on `split` ("validation"/"test")."""
+        """Train `run` (or resume it, or keep it) and return its eval figures on `split`."""
         out = self.args.work / run.folder
         out.parent.mkdir(parents=True, exist_ok=True)
         log = out.parent / f"{out.name}.log"
         model, result = out / "model.safetensors", out / f"eval-{split}.json"
-        train = self.train_command(run, out)
-        evaluate = ["eval", "--model", str(out), "--data", getattr(run.study, split), "--json", str(result),
-                    "--device", self.args.device, "--seed", "0"]
-        self.commands.setdefault(run.folder, [self.shown(train)]).append(self.shown(evaluate))
-        if not model.exists() or load_training(model).get("steps", 0) < self.steps(run):
+        train, evaluate = self.commands_of(run, split)
+        training = load_training(model) if model.exists() else {}
+        if training.get("steps", 0) < self.steps(run):
             self.execute(train + (["--resume"] if model.exists() else []), log)
+            training = load_training(model)
         if not result.exists():
             self.execute(evaluate, log)
         figures = json.loads(result.read_text())
         # the summary read afresh from the per-layer information, so an evaluation made before the
         # information floor (facealgebra.evaluate.INFORMATION_FLOOR) is summed up as a new one is
         figures["layer_information"].update(layer_summary(figures["layer_information"]["information"]))
-        training = load_training(model)
         return {**figures, "label": run.label, "beta": run.beta, "seed": run.seed, "folder": run.folder,
                 "train_seconds": training.get("wall_seconds", 0.0)}
 
     def all_figures(self, runs: list[Run], split: str) -> list[dict]:
+        for run in runs:  # for the results page, in the runs' order whatever order they finish in
+            train, evaluate = self.commands_of(run, split)
+            self.commands.setdefault(run.folder, [self.shown(train)]).append(self.shown(evaluate))
         with ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
             return list(pool.map(lambda run: self.figures(run, split), runs))
 
@@ -173,8 +181,12 @@ def psnr(figures: dict) -> float:
     return figures["reconstruction"]["psnr"]
 
 
+def all_active(figures: dict) -> bool:
+    return all(layer["active_dims"] for layer in figures["layers"])
+
+
 def eligible(figures: dict, best_psnr: float) -> bool:
-    return all(layer["active_dims"] for layer in figures["layers"]) and psnr(figures) >= best_psnr - PSNR_SLACK
+    return all_active(figures) and psnr(figures) >= best_psnr - PSNR_SLACK
 
 
 def choose(candidates: list[dict]) -> dict:
@@ -246,7 +258,7 @@ def sweep_table(figures: list[dict], chosen: list[dict], by_label: bool) -> list
                            "kept"], [
         [f["label"], f"{f['beta']:g}", f"{psnr(f):.2f}", str(f["layer_information"]["labels_read"]),
          f"{mean_share(f):.3f}",
-         "yes" if all(layer["active_dims"] for layer in f["layers"]) else "no",
+         "yes" if all_active(f) else "no",
          "yes" if eligible(f, best[group(f)]) else "no", "**kept**" if f in chosen else ""]
         for f in figures])
 

@@ -152,12 +152,11 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
     start = previous or initial
     if start:
         model_cfg = start.model.cfg
-        if job.reg and job.reg != model_cfg.reg:
-            source = f"the run in {job.out}" if previous else f"--init {job.init}"
-            raise FaceAlgebraError(f"--reg {job.reg}: {source} was trained with --reg {model_cfg.reg}")
-        if job.heads and job.heads != model_cfg.heads:
-            source = f"the run in {job.out}" if previous else f"--init {job.init}"
-            raise FaceAlgebraError(f"--heads {job.heads}: {source} has {model_cfg.heads} heads")
+        source = f"the run in {job.out}" if previous else f"--init {job.init}"
+        for name in ("reg", "heads"):  # fixed by the model's weights: a started-from model keeps its own
+            wanted, trained_with = getattr(job, name), getattr(model_cfg, name)
+            if wanted and wanted != trained_with:
+                raise FaceAlgebraError(f"--{name} {wanted}: {source} was trained with --{name} {trained_with}")
     else:
         model_cfg = dataclasses.replace(preset.model, channels=data.channels, reg=job.reg or preset.model.reg,
                                         heads=job.heads or preset.model.heads)
