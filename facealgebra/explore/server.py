@@ -276,11 +276,11 @@ def serve(explorer: Explorer, port: int, given: Path | None, open_browser: bool,
     except OSError as exc:
         raise FaceAlgebraError(f"--port {port}: cannot listen on {HOST}:{port} ({exc.strerror or exc}); give "
                                "another port, or 0 for any free one") from None
-    print(server.url, flush=True)
-    say(f"explore: the page is at {server.url} (this machine only); Ctrl-C stops")
-    if open_browser:
-        webbrowser.open(server.url)
     try:
+        print(server.url, flush=True)
+        say(f"explore: the page is at {server.url} (this machine only); Ctrl-C stops")
+        if open_browser:
+            webbrowser.open(server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         say("explore: stopped")

@@ -72,6 +72,7 @@ function setSlider(key, value) {
 // ---- the photo -------------------------------------------------------------------------------------------------
 async function open(query, body, name) {
   say("");
+  document.body.dataset.busy = true;
   $("command").textContent = "finding the face…";
   try {
     const headers = name === undefined ? {} : { "X-Filename": encodeURIComponent(name) };
@@ -90,6 +91,7 @@ async function open(query, body, name) {
     say(error.message);
     $("command").textContent = state.session ? $("command").dataset.last : "open a photo";
   }
+  document.body.dataset.busy = state.busy;
 }
 
 function drawFaces() {
@@ -128,16 +130,24 @@ function show(command) {
 async function update() {
   if (!state.session) return;
   if (state.busy) { state.again = true; return; }
-  state.busy = true;
+  setBusy(true);
   try {
+    const session = state.session;
     const answer = await post("/api/edit", { weights: moved() });
-    $("after").src = answer.image;
-    $("timing").textContent = `${answer.ms} ms`;
-    show(answer.command);
-    say("");
+    if (session === state.session) {  // not an answer about a photo this tab has since left
+      $("after").src = answer.image;
+      $("timing").textContent = `${answer.ms} ms`;
+      show(answer.command);
+      say("");
+    }
   } catch (error) { say(error.message); }
-  state.busy = false;
+  setBusy(false);
   if (state.again) { state.again = false; update(); }
+}
+
+function setBusy(busy) {  // also on the page, for the cursor (and for a test to wait on)
+  state.busy = busy;
+  document.body.dataset.busy = busy;
 }
 
 // ---- views -----------------------------------------------------------------------------------------------------
