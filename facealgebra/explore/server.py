@@ -99,6 +99,7 @@ class ExploreServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: ExploreServer
     server_version = "facealgebra-explore"
+    disable_nagle_algorithm = True  # else an answer's last segment can wait 40 ms for the page's delayed ACK
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002  (the base class's name)
         pass  # a line per slider move would bury the URL; failures are said in handle_errors

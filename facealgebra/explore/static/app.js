@@ -174,7 +174,11 @@ async function drawStrip() {
       const step = Math.min(answer.values.length - 1, Math.floor(answer.values.length * event.offsetX / image.width));
       setSlider(key, answer.values[step]);
     });
-    $("strip").replaceChildren(image);
+    const values = document.createElement("div");
+    values.className = "strip-values";
+    values.append(...answer.values.map((value) => Object.assign(document.createElement("span"), {
+      textContent: (value > 0 ? "+" : "") + value.toFixed(1) })));
+    $("strip").replaceChildren(image, values);
   } catch (error) { say(error.message); }
 }
 
