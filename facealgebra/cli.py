@@ -681,7 +681,7 @@ def align_photos(
 # ---- explore ---------------------------------------------------------------------------------------------------
 @app.command()
 def explore(
-    photo: Optional[str] = typer.Argument(None, metavar="[PHOTO]", help="A photo to open in the page first."),
+    photo: Optional[str] = typer.Argument(None, metavar="PHOTO", help="A photo to open in the page first."),
     model: str = model_option,
     port: int = typer.Option(8765, "--port", help="The port on 127.0.0.1 (0: any free one)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Only print the page's address."),

@@ -216,6 +216,17 @@ def test_the_command_of_an_edit_of_a_group_photo_gives_the_downloaded_pixels(ser
     assert 400 <= columns.min() and columns.max() < 800, "only the middle face's column changes"
 
 
+def test_a_group_photo_starts_on_its_largest_face_as_arith_does(server):
+    canvas = Image.new("RGB", (800, 500), (90, 110, 90))
+    canvas.paste(Image.open(PHOTOS / "astronaut.jpg").convert("RGB").resize((240, 240)), (20, 130))
+    canvas.paste(Image.open(PHOTOS / "generated-14.jpg").convert("RGB").resize((500, 500)), (300, 0))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    status, opened = server.upload(buffer.getvalue(), "two.png")
+    assert status == 200 and len(opened["faces"]) == 2 and opened["chosen"] == 2
+    assert "--face 2" in opened["command"]
+
+
 def test_a_traversal_strip_shows_the_slider_at_seven_values(server):
     opened = server.upload((PHOTOS / "generated-14.jpg").read_bytes(), "generated-14.jpg")[1]
     status, answer = server.json("POST", "/api/strip", {"session": opened["session"], "weights": {},

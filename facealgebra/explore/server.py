@@ -136,7 +136,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(self.info())
         elif path == "/api/download":
             session = self.server.session(first(query, "session"))
-            weights = parse_weights(json.loads(first(query, "weights") or "{}"))
+            try:
+                weights = parse_weights(json.loads(first(query, "weights") or "{}"))
+            except ValueError:
+                raise ClientError(HTTPStatus.BAD_REQUEST, "weights: not JSON") from None
             edited = self.server.explorer.edit(session, weights)
             self.send_bytes(image_bytes(edited, "PNG"), "image/png",
                             {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(session.output)}"})

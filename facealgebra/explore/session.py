@@ -61,9 +61,10 @@ class Explorer:
         """Find the photo's faces and encode the largest (the face arith edits without --face)."""
         with self.lock:
             faces = self.photos.faces(photo, name)
-            largest = faces.index(pick_face(faces, None, name)) + 1 if faces[0] is not None else 1
-            code, placement = editing.face_code(self.loaded, self.photos, photo, name, faces[largest - 1])
-        return Session(photo, name, faces, largest, code, placement)
+            largest = pick_face(faces, None, name) if faces[0] is not None else None
+            number = next(index for index, face in enumerate(faces, start=1) if face is largest)
+            code, placement = editing.face_code(self.loaded, self.photos, photo, name, largest)
+        return Session(photo, name, faces, number, code, placement)
 
     def choose(self, session: Session, number: int) -> None:
         """Edit face `number` (from 1, left to right) from now on: arith's --face NUMBER."""
@@ -72,7 +73,7 @@ class Explorer:
         with self.lock:
             session.code, session.placement = editing.face_code(self.loaded, self.photos, session.photo,
                                                                 session.name, session.faces[number - 1])
-        session.chosen = number
+            session.chosen = number
 
     # ---- edits -------------------------------------------------------------------------------------------------
     def expression(self, session: Session, weights: Mapping[str, float]) -> list[str]:

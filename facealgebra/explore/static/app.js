@@ -187,6 +187,8 @@ async function start() {
   const info = await call("/api/info");
   $("model").textContent = `model ${info.model}`;
   $("directions-from").textContent = `Layer sliders: principal directions of ${info.directions_from}, in standard deviations.`;
+  $("limits").textContent = `Photos up to ${info.max_bytes / 2 ** 20} MB and ${info.max_pixels / 1e6} million ` +
+    "pixels; they go to this machine's server only.";
   buildSliders(info);
   for (const name of info.examples) $("examples").append(new Option(name, name));
   $("file").addEventListener("change", () => {
