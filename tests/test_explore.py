@@ -237,6 +237,17 @@ def test_a_traversal_strip_shows_the_slider_at_seven_values(server):
     assert not np.array_equal(tiles[0], tiles[-1])
 
 
+def test_the_photo_named_on_the_command_line_opens_by_its_full_path(tmp_path):
+    shutil.copy(PHOTOS / "generated-14.jpg", tmp_path / "mine.jpg")
+    running = Server(str(tmp_path / "mine.jpg"))
+    try:
+        assert running.json("GET", "/api/info")[1]["given"] is True
+        status, opened = running.json("POST", "/api/open?given=1")
+        assert status == 200 and opened["command"].startswith(f"facealgebra arith {tmp_path / 'mine.jpg'} ")
+    finally:
+        running.stop()
+
+
 def test_ctrl_c_stops_the_server_cleanly():
     running = Server()
     assert running.json("GET", "/api/info")[0] == 200
