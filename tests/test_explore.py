@@ -255,6 +255,46 @@ def test_ctrl_c_stops_the_server_cleanly():
     assert result.returncode == 0 and "Traceback" not in result.stderr and "stopped" in result.stderr
 
 
+# ---- the sliders ----------------------------------------------------------------------------------------------
+def test_principal_axes_are_the_codes_spread_one_standard_deviation_long():
+    from facealgebra.explore.controls import principal_axes
+
+    rng = np.random.default_rng(0)
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    codes = (rng.normal(size=(20_000, 4)) * [3.0, 2.0, 1.0, 0.5]) @ rotation.T
+    axes = principal_axes(codes.astype(np.float32))
+    assert np.allclose(np.linalg.norm(axes, axis=1), [3.0, 2.0, 1.0, 0.5], rtol=0.03)
+    assert np.allclose(np.abs(axes / np.linalg.norm(axes, axis=1, keepdims=True) @ rotation), np.eye(4), atol=0.03)
+
+
+def test_each_direction_file_moves_one_layer_by_the_spread_of_the_training_faces(tiny_model, tmp_path):
+    from facealgebra.checkpoint import load_model
+    from facealgebra.explore.controls import find_controls
+    from facealgebra.latents import Latents
+
+    loaded = load_model(str(tiny_model))
+    controls = find_controls(loaded, tmp_path)
+    assert controls.directions_from == "the codes of 64 training faces (synthetic:64)"
+    directions = [control for control in controls.sliders if control.group != "attributes"]
+    assert [control.key for control in directions] == ["z1-pc1", "z1-pc2", "z2-pc1", "z2-pc2"]
+    for control in directions:
+        code = Latents.load(control.term)
+        layer = int(control.group[1:])
+        assert code.fingerprint == loaded.fingerprint and len(code) == 1
+        assert all(np.any(z) == (index == layer) for index, z in enumerate(code.layers, start=1)), control.key
+
+
+def test_prior_draws_stand_in_when_the_training_faces_cannot_be_read(tiny_model, tmp_path):
+    import dataclasses
+
+    from facealgebra.checkpoint import load_model
+    from facealgebra.explore.controls import find_controls
+
+    loaded = load_model(str(tiny_model))
+    moved = dataclasses.replace(loaded, training={**loaded.training, "data": f"folder:{tmp_path / 'gone'}"})
+    assert "prior draws" in find_controls(moved, tmp_path / "directions").directions_from
+
+
 # ---- the page in a real browser --------------------------------------------------------------------------------
 def browser(downloads: Path):
     """Headless chromium through its Debian driver, named by path so that selenium never downloads one."""
