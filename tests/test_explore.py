@@ -274,7 +274,7 @@ def test_each_direction_file_moves_one_layer_by_the_spread_of_the_training_faces
 
     loaded = load_model(str(tiny_model))
     controls = find_controls(loaded, tmp_path)
-    assert controls.directions_from == "the codes of 64 training faces (synthetic:64)"
+    assert controls.directions_from == "the codes of 64 training images (synthetic:64)"
     directions = [control for control in controls.sliders if control.group != "attributes"]
     assert [control.key for control in directions] == ["z1-pc1", "z1-pc2", "z2-pc1", "z2-pc2"]
     for control in directions:

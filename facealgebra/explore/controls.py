@@ -120,10 +120,10 @@ def training_codes(loaded: LoadedModel) -> tuple[list[np.ndarray], str]:
             images = None  # gone since training (a folder moved, a package removed): prior draws below
         if images is not None:
             chosen = np.unique(np.linspace(0, len(images) - 1, min(len(images), MAX_FACES)).astype(int))
-            return editing.encode_arrays(loaded, images[chosen]), f"the codes of {len(chosen)} training faces " \
+            return editing.encode_arrays(loaded, images[chosen]), f"the codes of {len(chosen)} training images " \
                                                                    f"({readable})"
     draws = editing.prior_codes(loaded, PRIOR_DRAWS, seed=0)
-    return list(draws.layers), f"{PRIOR_DRAWS} prior draws (no training faces to read: random directions)"
+    return list(draws.layers), f"{PRIOR_DRAWS} prior draws (no training images to read: random directions)"
 
 
 # ---- attributes ------------------------------------------------------------------------------------------------

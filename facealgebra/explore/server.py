@@ -297,6 +297,6 @@ def run(loaded: LoadedModel, photos: PhotoInput, model: str, port: int, given: P
     """`facealgebra explore`: find the model's sliders (once per model, then from the cache), then serve."""
     from facealgebra.data.cache import cache_dir
 
-    say("explore: finding the sliders (the first time for a model, this encodes its training faces)")
+    say("explore: finding the sliders (the first time for a model, this encodes its training images)")
     controls = find_controls(loaded, cache_dir() / "explore" / loaded.fingerprint[:16])
     serve(Explorer(loaded, photos, controls, model), port, given, open_browser, say)
