@@ -6,8 +6,10 @@ parts.
 Starts the explorer's server in this process (as `facealgebra explore` does), opens each photo once through
 /api/open (the face found and encoded once), then sends --moves slider moves to /api/edit, each with random
 weights on three sliders, and prints the median and 90th percentile of the round trip: the edit (arith's
-Arithmetic, then editing.edit_photo: a decode and the paste onto the full photo) and the JPEG the page shows. Then
-the parts, timed in the same way outside the server: the decode, the paste (photoedit.apply_change) and the JPEG.
+Arithmetic, then editing.edit_photo: a decode and the paste onto the full photo) and the JPEG the page shows; and
+of the CPU time the process spent on it, all threads together (on a shared machine the wall time also counts the
+other jobs' turns). Then the parts, timed outside the server: the decode, the paste (photoedit.apply_change) and
+the JPEG.
 The goal is a median under 100 ms. The photos: generated-14 (a portrait whose face fills the frame, the most
 pixels to paste) and the astronaut (a smaller face), both resized to 1024x1024.
 """
@@ -76,15 +78,19 @@ def main() -> None:
         photo = Image.open(PHOTOS / name).convert("RGB").resize((SIDE, SIDE), Image.Resampling.LANCZOS)
         upload = image_bytes(photo, "PNG")
         opened = post(server.server_port, "/api/open", upload, {**headers, "X-Filename": name})
-        round_trips = []
+        round_trips, cpu_times = [], []
         for _ in range(args.moves):
             chosen = rng.choice(keys, size=3, replace=False)
             weights = {str(key): float(np.round(rng.uniform(-1.5, 1.5), 2)) for key in chosen}
             body = json.dumps({"session": opened["session"], "weights": weights}).encode()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             post(server.server_port, "/api/edit", body, {**headers, "Content-Type": "application/json"})
             round_trips.append(time.perf_counter() - started)
+            cpu_times.append(time.process_time() - cpu_started)
         print(f"{name} at {SIDE}x{SIDE}: slider move, round trip: {summary(round_trips)}")
+        # every thread's CPU time (the server's and this client's): what a move costs the machine, whatever else
+        # shares its cores
+        print(f"  {'CPU time':>18}: {summary(cpu_times)}")
 
         session = server.sessions[opened["session"]]
         edited = explorer.edited_code(session, {keys[0]: 1.0})
