@@ -78,7 +78,7 @@ def change_in_photo(change: np.ndarray, placement: Placement, box: tuple[int, in
             (right - left, bottom - top), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BICUBIC))
 
     # The channels resample in threads (Pillow lets go of the GIL meanwhile): a large face's paste is most of a
-    # slider move in `explore`, and this halves it on two cores. Each channel's pixels are the same either way.
+    # slider move in `explore`, and a free second core takes a share. Each channel's pixels are the same either way.
     with ThreadPoolExecutor(max_workers=len(masked)) as pool:
         return np.stack(list(pool.map(resample, masked)))
 
