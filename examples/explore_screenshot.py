@@ -43,11 +43,12 @@ def main() -> None:
             wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "input[data-key='attr-smile']"))
             driver.find_element(By.ID, "file").send_keys(str(photo))
             wait.until(lambda page: "me.jpg" in page.find_element(By.ID, "command").text)
-            idle = lambda page: page.find_element(By.TAG_NAME, "body").get_attribute("data-busy") == "false"  # noqa: E731
             for key, value in (("z1-pc1", 1.5), ("attr-smile", 0.8)):
-                driver.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
-                                      driver.find_element(By.CSS_SELECTOR, f"input[data-key='{key}']"), value)
-                wait.until(lambda page: idle(page) and key.removeprefix("attr-") in page.find_element(By.ID, "command").text)
+                slider = driver.find_element(By.CSS_SELECTOR, f"input[data-key='{key}']")
+                driver.execute_script("arguments[0].value = arguments[1]; "
+                                      "arguments[0].dispatchEvent(new Event('input'))", slider, value)
+                wait.until(lambda page: page.find_element(By.TAG_NAME, "body").get_attribute("data-busy") == "false"
+                           and key.removeprefix("attr-") in page.find_element(By.ID, "command").text)
             driver.find_element(By.CSS_SELECTOR, "[data-view='side-by-side']").click()
             driver.find_element(By.ID, "strip-button").click()
             wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#strip img"))
