@@ -190,10 +190,12 @@ def test_an_unknown_session_asks_to_open_the_photo_again(server):
     assert status == 410 and "open it again" in answer["error"]
 
 
-def test_a_slider_outside_its_range_is_refused(server):
+def test_a_slider_outside_its_range_or_unknown_is_refused(server):
     opened = server.upload((PHOTOS / "generated-14.jpg").read_bytes(), "generated-14.jpg")[1]
     status, answer = server.json("POST", "/api/edit", {"session": opened["session"], "weights": {"z1-pc1": 50}})
     assert status == 400 and "slider z1-pc1 at 50.0: it runs from -3 to 3" in answer["error"]
+    status, answer = server.json("POST", "/api/edit", {"session": opened["session"], "weights": {"z9-pc1": 1}})
+    assert status == 400 and answer["error"] == "no slider 'z9-pc1'"
 
 
 def test_the_command_of_an_edit_of_a_group_photo_gives_the_downloaded_pixels(server, tmp_path):

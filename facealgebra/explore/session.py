@@ -78,6 +78,8 @@ class Explorer:
     # ---- edits -------------------------------------------------------------------------------------------------
     def expression(self, session: Session, weights: Mapping[str, float]) -> list[str]:
         """The words of arith's expression: the photo, then each moved slider, in the sliders' order."""
+        for key in weights:
+            self.controls.by_key(key)  # a key the page does not know is refused, not dropped
         words = [session.name]
         for control in self.controls.sliders:
             weight = round(float(weights.get(control.key, 0.0)), 2)
