@@ -698,7 +698,7 @@ def explore(
     from facealgebra.explore.server import run
 
     loaded, photos = load_for_photos(model, "auto", "auto", None)  # arith's defaults, so its command matches
-    named = str(Path(model).resolve()) if Path(model).is_file() else model
+    named = str(loaded.path.resolve()) if Path(model).expanduser().exists() else model  # a bundled name stays
     run(loaded, photos, named, port, Path(photo).resolve() if photo else None, not no_browser, say)
 
 
