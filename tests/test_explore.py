@@ -316,14 +316,16 @@ def browser(downloads: Path):
 
 
 def test_the_page_edits_an_uploaded_photo_and_its_command_gives_the_download(server, tmp_path):
+    """Upload, move a layer slider and an attribute slider, download; the shown command gives the same pixels;
+    then a file that is no photo gets its message on the page."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = browser(downloads)  # (skips the test when chromium or selenium is missing)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
     shutil.copy(PHOTOS / "generated-14.jpg", tmp_path / "me.jpg")
-    driver = browser(downloads)
     try:
         wait = WebDriverWait(driver, 60)
         driver.get(server.url)
@@ -349,6 +351,12 @@ def test_the_page_edits_an_uploaded_photo_and_its_command_gives_the_download(ser
         assert not driver.find_element(By.ID, "message").is_displayed()
         driver.find_element(By.ID, "download").click()
         wait.until(lambda page: (downloads / "me-edited.png").exists())
+        (tmp_path / "notes.jpg").write_text("not a photo")
+        driver.find_element(By.ID, "file").send_keys(str(tmp_path / "notes.jpg"))
+        message = driver.find_element(By.ID, "message")
+        wait.until(lambda page: message.is_displayed())
+        assert message.text == "notes.jpg: not an image Pillow can read"
+        assert command.text == shown, "a bad upload leaves the open photo as it was"
     finally:
         driver.quit()
     run_command(shown, tmp_path)
