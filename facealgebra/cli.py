@@ -678,6 +678,30 @@ def align_photos(
         f"into {out}")
 
 
+# ---- explore ---------------------------------------------------------------------------------------------------
+@app.command()
+def explore(
+    photo: Optional[str] = typer.Argument(None, metavar="PHOTO", help="A photo to open in the page first."),
+    model: str = model_option,
+    port: int = typer.Option(8765, "--port", help="The port on 127.0.0.1 (0: any free one)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the page's address."),
+) -> None:
+    """Edit a photo with sliders in the browser: each layer's principal directions and named attributes, the
+    full photo edited as arith edits it, and the arith command that gives the same pixels. Serves a page to this
+    machine only (127.0.0.1) and prints its address; Ctrl-C stops."""
+    from facealgebra.images import load_image
+
+    if photo is not None:
+        load_image(photo)  # a bad photo is named before torch loads
+    if not 0 <= port <= 65535:
+        raise FaceAlgebraError(f"--port {port}: give a port from 1 to 65535, or 0 for any free one")
+    from facealgebra.explore.server import run
+
+    loaded, photos = load_for_photos(model, "auto", "auto", None)  # arith's defaults, so its command matches
+    named = str(loaded.path.resolve()) if Path(model).expanduser().exists() else model  # a bundled name stays
+    run(loaded, photos, named, port, Path(photo).resolve() if photo else None, not no_browser, say)
+
+
 def stop_on_termination_signals() -> None:
     """Make SIGTERM (schedulers, `kill`) and SIGINT act as Ctrl-C, even where a shell started us with SIGINT
     ignored (`cmd &`), so a long run always saves a checkpoint before it stops."""

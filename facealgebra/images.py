@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,19 +31,24 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise FaceAlgebraError(f"{path}: no such file")
     if path.is_dir():
         raise FaceAlgebraError(f"{path}: is a folder, expected an image")
+    return decode_image(path, str(path))
+
+
+def decode_image(source: str | os.PathLike | BinaryIO, name: str) -> Image.Image:
+    """load_image's reading of a file or of bytes in memory (an upload), errors naming the photo `name`."""
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 image.load()
                 image = ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FaceAlgebraError(f"{path}: image is too large (over {MAX_PIXELS:,} pixels); downscale it first") from None
+        raise FaceAlgebraError(f"{name}: image is too large (over {MAX_PIXELS:,} pixels); downscale it first") from None
     except UnidentifiedImageError:
-        raise FaceAlgebraError(f"{path}: not an image Pillow can read") from None
+        raise FaceAlgebraError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise FaceAlgebraError(f"{path}: cannot read image ({exc})") from None
+        raise FaceAlgebraError(f"{name}: cannot read image ({exc})") from None
     return image
 
 
