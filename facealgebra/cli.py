@@ -134,6 +134,9 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
+    judges: str = typer.Option("auto", "--judges", help="auto, on or off: also judge the reconstructions' identity "
+                               "(dlib) and the realism of reconstructions and prior draws (KID); auto: on a folder of "
+                               "photos when the 'judges' extra is installed."),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
     folder of photos is read as encode reads them: aligned onto the model's face template when it has one."""
@@ -144,6 +147,7 @@ def evaluate(
     from facealgebra.align import check_align_options
 
     check_align_options(align, None)
+    judging = judges_wanted(judges, data)
     for target in (json_out, plot):
         if target is not None:
             check_output_path(str(target))
@@ -169,7 +173,11 @@ def evaluate(
     if plot is not None and not images.factor_names:
         raise FaceAlgebraError(f"--plot {plot}: data {data!r} has no ground-truth factors to plot (use toyfaces)")
     result = evaluate_model(loaded, images, seed, chosen)
-    for line in report_lines(result):
+    if judging:
+        from facealgebra.judges import evaluation
+
+        result |= evaluation.judge_model(loaded, images, seed, chosen)
+    for line in report_lines(result) + (evaluation.report_lines(result) if judging else []):
         say(line)
     if json_out is not None:
         write_bytes_atomic(json_out, (json.dumps(result, indent=2) + "\n").encode())
@@ -177,6 +185,18 @@ def evaluate(
     if plot is not None:
         save_heatmap(result, str(plot), f"{model} on {data}")
         say(f"wrote {plot}")
+
+
+def judges_wanted(mode: str, data: str) -> bool:
+    """eval --judges: on (the extra must be installed), off, or auto (on a folder of photos when installed)."""
+    from facealgebra.data import photo_folder
+    from facealgebra.judges import check_installed, installed
+
+    if mode not in ("auto", "on", "off"):
+        raise FaceAlgebraError(f"--judges {mode!r}: choose auto, on or off")
+    if mode == "on":
+        check_installed()
+    return mode == "on" or (mode == "auto" and photo_folder(data) is not None and installed())
 
 
 # ---- export ----------------------------------------------------------------------------------------------------

