@@ -199,6 +199,50 @@ def judges_wanted(mode: str, data: str) -> bool:
     return mode == "on" or (mode == "auto" and photo_folder(data) is not None and installed())
 
 
+# ---- score -----------------------------------------------------------------------------------------------------
+@app.command()
+def score(
+    inputs: list[str] = typer.Argument(..., metavar="PHOTOS", help="Photos, folders of photos, or - (paths on "
+                                       "stdin, one a line)."),
+    identity: bool = typer.Option(False, "--identity", help="Also print dlib's 128-number face descriptor."),
+) -> None:
+    """What the offline judges read in every face of the photos, one JSON line a face on stdout: FER's emotion
+    probabilities; from the face parser the share of the face in glasses, hat and open mouth, hair colour (CIE
+    Lab) and skin tone (ITA angle); yes/no flags from them; with --identity the descriptor. Needs the judges
+    extra. A picture of 256 pixels or less in which no face is found is read as a face already aligned."""
+    from facealgebra.judges import check_installed
+    from facealgebra.operands import expand_inputs
+
+    check_installed()
+    paths = expand_inputs(inputs)
+
+    from facealgebra.images import load_image
+    from facealgebra.judges.reading import Judges
+
+    judges, faceless = Judges(), []
+    for path in paths:
+        places = judges.places(load_image(path))
+        if not places:
+            faceless.append(str(path))
+        for number, (place, reading) in enumerate(zip(places, judges.read_frames([p.frame for p in places],
+                                                                                   identity)), start=1):
+            line = {"photo": str(path), "face": number, "box": place.box, **reading}
+            print(json.dumps(rounded(line)), flush=True)
+    if faceless:
+        say(f"no face found in {len(faceless)} of {len(paths)} photos: {', '.join(faceless[:5])}")
+
+
+def rounded(value, digits: int = 5):
+    """Floats in nested dicts and lists rounded, for JSON a person reads."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
 # ---- export ----------------------------------------------------------------------------------------------------
 @app.command()
 def export(

@@ -58,7 +58,7 @@ def test_identity_scores_count_same_person_and_rank1():
 
 def test_happy_is_high_on_smiles_and_low_on_neutral_faces(judges):
     frames = [judges.places(celeba_photo(number))[0].frame for number in SMILING + NOT_SMILING]
-    happy = [reading["happy"] for reading in judges.read_frames(frames)]
+    happy = [reading["expression"]["happy"] for reading in judges.read_frames(frames)]
     assert min(happy[:len(SMILING)]) > 0.5 > max(happy[len(SMILING):])
 
 

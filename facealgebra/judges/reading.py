@@ -24,7 +24,7 @@ EXPRESSION_BOX = (20, 28, 108, 116)
 ALIGNED_MAX_SIDE = 256
 # Class shares (of the aligned frame) above which a face has glasses, a hat, an open mouth: chosen on CelebA
 # photos by looking (docs/judges.md)
-GLASSES_SHARE, HAT_SHARE, MOUTH_OPEN_SHARE = 0.004, 0.02, 0.002
+GLASSES_SHARE, HAT_SHARE, MOUTH_OPEN_SHARE = 0.004, 0.05, 0.002
 SMILING = 0.5  # FER's 'happy' probability
 
 
@@ -51,14 +51,15 @@ def align_by_eyes(image: Image.Image, landmarks: np.ndarray, side: int = READ_SI
 
 @dataclass
 class FacePlace:
-    box: tuple[int, int, int, int] | None  # in the photo; None for a picture taken as an aligned face
+    box: tuple[int, int, int, int] | None  # (left, top, right, bottom) in the photo; None: taken as aligned
     frame: Image.Image  # the face aligned onto the template
 
 
 def attribute_flags(reading: dict) -> dict[str, bool]:
     """Yes/no attributes from a reading's shares and probabilities (thresholds above)."""
     return {"has_glasses": reading["glasses"] > GLASSES_SHARE, "has_hat": reading["hat"] > HAT_SHARE,
-            "mouth_is_open": reading["mouth_open"] > MOUTH_OPEN_SHARE, "smiling": reading["happy"] > SMILING}
+            "mouth_is_open": reading["mouth_open"] > MOUTH_OPEN_SHARE,
+            "smiling": reading["expression"]["happy"] > SMILING}
 
 
 class Judges:
@@ -75,12 +76,13 @@ class Judges:
         import dlib
 
         array = enlarged(rgb_array(image))  # the detector misses small faces
-        image = Image.fromarray(array)
+        factor = image.width / array.shape[1]
         found = []
         for box in self.identity.boxes(array):
             shape = self.identity.landmarks(array, dlib.rectangle(*box))
             landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)], dtype=float)
-            found.append(FacePlace(box, align_by_eyes(image, landmarks)))
+            found.append(FacePlace(tuple(round(value * factor) for value in box),
+                                   align_by_eyes(Image.fromarray(array), landmarks)))
         if not found and max(image.size) <= ALIGNED_MAX_SIDE:
             found.append(FacePlace(None, image.convert("RGB").resize((READ_SIDE, READ_SIDE),
                                                                      Image.Resampling.BICUBIC)))
@@ -96,7 +98,7 @@ class Judges:
         probabilities = self.expression.probabilities(expression_crops)
         results = []
         for frame, emotions, parsed in zip(frames, probabilities, self.parser.read(frames)):
-            reading = {**dict(zip(EMOTIONS, map(float, emotions))), **parsed}
+            reading = {"expression": dict(zip(EMOTIONS, map(float, emotions))), **parsed}
             reading |= attribute_flags(reading)
             if identity:
                 reading["descriptor"] = [round(float(v), 5) for v in self.identity.descriptor(frame)]
