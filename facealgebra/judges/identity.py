@@ -78,6 +78,18 @@ class IdentityJudge:
         shape = self.landmarks(array, dlib.rectangle(*box))
         return np.asarray(self.network.compute_face_descriptor(array, shape), dtype=np.float32)
 
+    def distance(self, before: Image.Image, after: Image.Image) -> float | None:
+        """L2 between the largest faces of two pictures (an edit's before and after); None when the detector
+        finds no face in either (a photo, unlike a model's crop, must show one)."""
+        faces = []
+        for picture in (before, after):
+            array = enlarged(rgb_array(picture))
+            found = self.boxes(array)
+            if not found:
+                return None
+            faces.append(self.descriptor(array, found[0]))
+        return float(np.linalg.norm(faces[0] - faces[1]))
+
     def descriptors(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
         return np.stack([self.descriptor(image) for image in images]) if len(images) else np.zeros((0, 128))
 
