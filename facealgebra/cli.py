@@ -172,6 +172,11 @@ def evaluate(
 
     chosen = select_device(device)
     loaded = load_model(model, chosen)
+    if edits is not None:  # a name not in the catalogue fails before any work
+        from facealgebra.catalogue import model_catalogue
+        from facealgebra.edit_evaluation import edit_names
+
+        edit_names(edits, model_catalogue(loaded.path, loaded.fingerprint, model).names)
     folder = photo_folder(data)
     paths = list_images(folder) if folder is not None else []
     aligning = align == "on" or (align == "auto" and Template.of(loaded.preprocess) is not None)

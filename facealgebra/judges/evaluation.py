@@ -63,6 +63,9 @@ def judge_model(loaded: LoadedModel, data: ImageSet, seed: int, device: torch.de
                            "reconstruction": identity_scores(photo_descriptors, identity.descriptors(pictures(rebuilt)))}}
     if reference == "photo":
         result["identity"]["input"] = identity_scores(photo_descriptors, identity.descriptors(pictures(inputs)))
+    if len(inputs) < 2:  # KID compares sets
+        result["realism"] = None
+        return result
     realism = RealismJudge()
     real = realism.features(inputs.astype(np.float32) / 255.0)
     result["realism"] = {"measure": "KID, EfficientNet-Lite0 features, against the model's inputs",
@@ -81,6 +84,9 @@ def report_lines(result: dict) -> list[str]:
     for name, scores in rows:
         lines.append(f"  {name}: same person {scores['same_person']:.0%}, median L2 {scores['median_l2']:.2f}, "
                      f"rank-1 {scores['rank1']:.0%} ({scores['faces']} faces)")
-    lines.append(f"realism ({realism['measure']}; 0 = alike): reconstructions {realism['reconstructions']:.4f}, "
-                 f"prior draws {realism['prior_draws']:.4f} ({realism['images']} images each)")
+    if realism is None:
+        lines.append("realism: KID needs two or more images")
+    else:
+        lines.append(f"realism ({realism['measure']}; 0 = alike): reconstructions {realism['reconstructions']:.4f}, "
+                     f"prior draws {realism['prior_draws']:.4f} ({realism['images']} images each)")
     return lines
