@@ -82,12 +82,14 @@ def catalogue_path(model_path: Path) -> Path:
     return model_path.with_name(f"{model_path.stem}.catalogue.npz")
 
 
-def model_catalogue(model_path: Path, fingerprint: str, model_label: str) -> Catalogue:
-    """The catalogue of a loaded model; an error that says how to make one when it has none or another's."""
+def model_catalogue(model_path: Path, fingerprint: str, model_label: str, term: str | None = None) -> Catalogue:
+    """The catalogue of a loaded model; an error that says how to make one when it has none or another's (and,
+    for an expression's `term`, that it is no file either)."""
     path = catalogue_path(model_path)
     if not path.is_file():
-        raise FaceAlgebraError(f"model {model_label} has no attribute catalogue ({path} is missing): build one with "
-                               "python examples/build_catalogue.py --model MODEL (needs the judges extra)")
+        prefix = f"{term}: no such file, and " if term else ""
+        raise FaceAlgebraError(f"{prefix}model {model_label} has no attribute catalogue ({path} is missing): build "
+                               "one with python examples/build_catalogue.py --model MODEL (needs the judges extra)")
     catalogue = Catalogue.load(path)
     if catalogue.fingerprint != fingerprint:
         raise FaceAlgebraError(f"{path} was learned for another model (fingerprint {catalogue.fingerprint[:12]}, "

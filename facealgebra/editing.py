@@ -143,7 +143,7 @@ def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput
     """One row: an image's code, a .npz's single code or mean, the mean code of a folder's images, or a catalogue
     attribute's direction (zero outside its own layers unless `every_layer`)."""
     if isinstance(operand, AttributeName):
-        return model_catalogue(loaded.path, loaded.fingerprint, str(loaded.path.stem)).code(
+        return model_catalogue(loaded.path, loaded.fingerprint, loaded.path.stem, operand.name).code(
             operand.name, every_layer, loaded.path.stem)
     if isinstance(operand, Latents):
         operand.check_model(loaded.fingerprint, dims(loaded), text)

@@ -118,7 +118,7 @@ def test_an_unknown_name_lists_the_known_names(catalogued, tmp_path):
 def test_a_model_without_a_catalogue_says_how_to_build_one(tiny_model, tmp_path):
     result = run_cli("arith", face(tmp_path), "+", "glasses", "-o", tmp_path / "out.png", "--model", tiny_model,
                      "--device", "cpu")
-    assert_usage_error(result, "no attribute catalogue", "examples/build_catalogue.py")
+    assert_usage_error(result, "glasses: no such file", "no attribute catalogue", "examples/build_catalogue.py")
 
 
 def test_a_catalogue_of_another_model_is_refused(catalogued, tiny_model, tmp_path):

@@ -10,10 +10,10 @@ from facealgebra.judges.expression import ExpressionJudge
 from facealgebra.judges.identity import SAME_PERSON, IdentityJudge, identity_scores
 from facealgebra.judges.reading import Judges
 from facealgebra.judges.realism import RealismJudge, kid
+from conftest import REPO
 from judge_photos import NOT_SMILING, SMILING, celeba_photo
-from face_photos import orl_face
 
-REPO_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+REPO_EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture(scope="module")

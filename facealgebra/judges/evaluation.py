@@ -59,8 +59,8 @@ def judge_model(loaded: LoadedModel, data: ImageSet, seed: int, device: torch.de
     else:
         photos, reference = pictures(inputs), "input"
     photo_descriptors = identity.descriptors(photos)
-    result = {"identity": {"reference": reference,
-                           "reconstruction": identity_scores(photo_descriptors, identity.descriptors(pictures(rebuilt)))}}
+    rebuilt_scores = identity_scores(photo_descriptors, identity.descriptors(pictures(rebuilt)))
+    result = {"identity": {"reference": reference, "reconstruction": rebuilt_scores}}
     if reference == "photo":
         result["identity"]["input"] = identity_scores(photo_descriptors, identity.descriptors(pictures(inputs)))
     if len(inputs) < 2:  # KID compares sets

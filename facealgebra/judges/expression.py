@@ -59,7 +59,8 @@ class Residual(nn.Module):
         super().__init__()
         self.shortcut = nn.Conv2d(channels_in, channels_out, 1, stride=2, bias=False)
         self.shortcut_norm = nn.BatchNorm2d(channels_out, eps=EPSILON)
-        self.first, self.first_norm = SeparableConv(channels_in, channels_out), nn.BatchNorm2d(channels_out, eps=EPSILON)
+        self.first = SeparableConv(channels_in, channels_out)
+        self.first_norm = nn.BatchNorm2d(channels_out, eps=EPSILON)
         self.second = SeparableConv(channels_out, channels_out)
         self.second_norm = nn.BatchNorm2d(channels_out, eps=EPSILON)
 
