@@ -134,6 +134,12 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
+    judges: str = typer.Option("auto", "--judges", help="auto, on or off: also judge the reconstructions' identity "
+                               "(dlib) and the realism of reconstructions and prior draws (KID); auto: on a folder of "
+                               "photos when the 'judges' extra is installed."),
+    edits: Optional[str] = typer.Option(None, "--edits", help="On a folder of photos: also make each named catalogue "
+                                        "edit (comma-separated, or all) with + and -, and judge it: success on the "
+                                        "eligible faces, identity kept, median identity distance (judges extra)."),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
     folder of photos is read as encode reads them: aligned onto the model's face template when it has one."""
@@ -144,6 +150,14 @@ def evaluate(
     from facealgebra.align import check_align_options
 
     check_align_options(align, None)
+    judging = judges_wanted(judges, data)
+    if edits is not None:
+        from facealgebra.data import photo_folder
+        from facealgebra.judges import check_installed
+
+        if photo_folder(data) is None:
+            raise FaceAlgebraError(f"--edits edits photos: give a folder of photos as --data, not {data!r}")
+        check_installed()
     for target in (json_out, plot):
         if target is not None:
             check_output_path(str(target))
@@ -158,6 +172,11 @@ def evaluate(
 
     chosen = select_device(device)
     loaded = load_model(model, chosen)
+    if edits is not None:  # a name not in the catalogue fails before any work
+        from facealgebra.catalogue import model_catalogue
+        from facealgebra.edit_evaluation import edit_names
+
+        edit_names(edits, model_catalogue(loaded.path, loaded.fingerprint, model).names)
     folder = photo_folder(data)
     paths = list_images(folder) if folder is not None else []
     aligning = align == "on" or (align == "auto" and Template.of(loaded.preprocess) is not None)
@@ -169,14 +188,38 @@ def evaluate(
     if plot is not None and not images.factor_names:
         raise FaceAlgebraError(f"--plot {plot}: data {data!r} has no ground-truth factors to plot (use toyfaces)")
     result = evaluate_model(loaded, images, seed, chosen)
-    for line in report_lines(result):
+    if judging:
+        from facealgebra.judges import evaluation
+
+        result |= evaluation.judge_model(loaded, images, seed, chosen)
+    if edits is not None:
+        from facealgebra import edit_evaluation
+
+        edit_photos = photo_input(loaded.preprocess, align, None, model, loaded.training.get("data", ""), False, say)
+        result["edit_evaluation"] = edit_evaluation.evaluate_edits(loaded, paths, edit_photos, edits, say)
+    for line in report_lines(result) + (evaluation.report_lines(result) if judging else []):
         say(line)
+    if edits is not None:
+        for line in edit_evaluation.report_lines(result["edit_evaluation"]):
+            say(line)
     if json_out is not None:
         write_bytes_atomic(json_out, (json.dumps(result, indent=2) + "\n").encode())
         say(f"wrote {json_out}")
     if plot is not None:
         save_heatmap(result, str(plot), f"{model} on {data}")
         say(f"wrote {plot}")
+
+
+def judges_wanted(mode: str, data: str) -> bool:
+    """eval --judges: on (the extra must be installed), off, or auto (on a folder of photos when installed)."""
+    from facealgebra.data import photo_folder
+    from facealgebra.judges import check_installed, installed
+
+    if mode not in ("auto", "on", "off"):
+        raise FaceAlgebraError(f"--judges {mode!r}: choose auto, on or off")
+    if mode == "on":
+        check_installed()
+    return mode == "on" or (mode == "auto" and photo_folder(data) is not None and installed())
 
 
 # ---- export ----------------------------------------------------------------------------------------------------
@@ -569,6 +612,7 @@ def arith(
     loaded, photos = load_for_photos(model, device, align, face, strict)
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
+    guard = identity_guard() if not decoded else None
     results, skipped = [], []
     for path, destination in jobs:
         name = str(path) if path is not None else terms[target].operand if target is not None else None
@@ -589,7 +633,9 @@ def arith(
                 image = edit.panel(rows[0][0] if rows else None, image, expected, compare or [])
             write_image(image, destination, scale, result, as_json)
         else:
-            save_output(editing.edit_photo(loaded, photo, rows, strength), destination, result, as_json)
+            edited_photo = editing.edit_photo(loaded, photo, rows, strength)
+            save_output(edited_photo, destination, result, as_json)
+            guard_identity(guard, photo, edited_photo, destination)
     if skipped:
         say(f"skipped {len(skipped)} of {len(jobs)} photos: {'; '.join(skipped)}")
         if not results:
@@ -601,6 +647,34 @@ def arith(
 
 
 MAX_STRENGTH = 10.0  # beyond this a change only saturates the pixels
+
+
+def identity_guard():
+    """dlib's identity judge when the judges extra is installed (arith then reports each edit's identity
+    distance), else None: editing never needs the extra."""
+    from facealgebra.judges import installed
+
+    if not installed():
+        return None
+    from facealgebra.judges.identity import IdentityJudge
+
+    return IdentityJudge.load()
+
+
+def guard_identity(judge, before: "Image.Image", after: "Image.Image", destination: str) -> None:
+    """Say how far the edited face is from the person (dlib L2 between the largest faces); warn past 0.6."""
+    if judge is None:
+        return
+    from facealgebra.judges.identity import SAME_PERSON
+
+    distance = judge.distance(before, after)
+    if distance is None:
+        say(f"warning: {destination}: no face found after the edit to compare with the person")
+    elif distance >= SAME_PERSON:
+        say(f"warning: {destination}: identity distance {distance:.2f}, past {SAME_PERSON}: the edited face may "
+            "no longer be the same person")
+    else:
+        say(f"{destination}: identity distance {distance:.2f} (the same person below {SAME_PERSON})")
 
 
 def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[Path, str]]:
@@ -621,6 +695,82 @@ def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[
         named[destination] = path
         jobs.append((path, str(destination)))
     return jobs
+
+
+# ---- vectors ---------------------------------------------------------------------------------------------------
+@app.command()
+def vectors(
+    model: str = model_option,
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per attribute instead of the table."),
+) -> None:
+    """The model's attribute catalogue: each name that arith takes (`arith me.jpg + glasses`), the layers it
+    edits, its AUC in each layer, and how many faces it was learned from (with it, without it)."""
+    from facealgebra.catalogue import model_catalogue
+    from facealgebra.checkpoint import load_model
+
+    loaded = load_model(model)
+    catalogue = model_catalogue(loaded.path, loaded.fingerprint, model)
+    rows = []
+    for row, name in enumerate(catalogue.names):
+        layers = [int(layer) + 1 for layer in catalogue.layers[row].nonzero()[0]]
+        rows.append({"name": name, "layers": layers, "auc": [round(float(v), 3) for v in catalogue.auc[row]],
+                     "with": int(catalogue.positives[row]), "without": int(catalogue.negatives[row]),
+                     "label": catalogue.rules[row]})
+    if as_json:
+        for entry in rows:
+            print(json.dumps(entry))
+        return
+    from facealgebra.evaluate import table
+
+    layer_names = [f"AUC z{layer + 1}" for layer in range(catalogue.layers.shape[1])]
+    for line in table(["name", "layers", *layer_names, "with", "without", "label"],
+                      [[entry["name"], ",".join(map(str, entry["layers"])), *(f"{v:.2f}" for v in entry["auc"]),
+                        str(entry["with"]), str(entry["without"]), entry["label"]] for entry in rows]):
+        print(line)
+
+
+# ---- score -----------------------------------------------------------------------------------------------------
+@app.command()
+def score(
+    inputs: list[str] = typer.Argument(..., metavar="PHOTOS", help="Photos, folders of photos, or - (paths on "
+                                       "stdin, one a line)."),
+    identity: bool = typer.Option(False, "--identity", help="Also print dlib's 128-number face descriptor."),
+) -> None:
+    """What the offline judges read in every face of the photos, one JSON line a face on stdout: FER's emotion
+    probabilities; from the face parser the share of the face in glasses, hat and open mouth, hair colour (CIE
+    Lab) and skin tone (ITA angle); yes/no flags from them; with --identity the descriptor. Needs the judges
+    extra. A picture of 256 pixels or less in which no face is found is read as a face already aligned."""
+    from facealgebra.judges import check_installed
+    from facealgebra.operands import expand_inputs
+
+    check_installed()
+    paths = expand_inputs(inputs)
+
+    from facealgebra.images import load_image
+    from facealgebra.judges.reading import Judges
+
+    judges, faceless = Judges(), []
+    for path in paths:
+        places = judges.places(load_image(path))
+        if not places:
+            faceless.append(str(path))
+        for number, (place, reading) in enumerate(zip(places, judges.read_frames([p.frame for p in places],
+                                                                                   identity)), start=1):
+            line = {"photo": str(path), "face": number, "box": place.box, **reading}
+            print(json.dumps(rounded(line)), flush=True)
+    if faceless:
+        say(f"no face found in {len(faceless)} of {len(paths)} photos: {', '.join(faceless[:5])}")
+
+
+def rounded(value, digits: int = 5):
+    """Floats in nested dicts and lists rounded, for JSON a person reads."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value
 
 
 # ---- align -----------------------------------------------------------------------------------------------------

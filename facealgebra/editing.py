@@ -18,6 +18,7 @@ from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement
+from facealgebra.catalogue import AttributeName, model_catalogue
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
@@ -137,8 +138,13 @@ def photo_set(spec: str, paths: Sequence[Path], photos: PhotoInput) -> ImageSet:
     return ImageSet(np.concatenate(parts), spec, photos.recipe, names=[str(path) for path in kept], sources=kept)
 
 
-def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput) -> Latents:
-    """One row: an image's code, a .npz's single code or mean, or the mean code of a folder's images."""
+def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput,
+            every_layer: bool = True) -> Latents:
+    """One row: an image's code, a .npz's single code or mean, the mean code of a folder's images, or a catalogue
+    attribute's direction (zero outside its own layers unless `every_layer`)."""
+    if isinstance(operand, AttributeName):
+        return model_catalogue(loaded.path, loaded.fingerprint, loaded.path.stem, operand.name).code(
+            operand.name, every_layer, loaded.path.stem)
     if isinstance(operand, Latents):
         operand.check_model(loaded.fingerprint, dims(loaded), text)
         return operand if len(operand) == 1 else operand.mean(text)
@@ -284,7 +290,9 @@ class Arithmetic:
         self.target, self.layers, self.name = target, layers, name
         # --face picks a face of the photo edited; every other photo gives its largest face
         self.others = dataclasses.replace(photos, face=None) if target is not None else photos
-        self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others)
+        # a named attribute edits its own layers, unless --layers chooses them
+        self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
+                                     every_layer=layers is not None)
                       for index, term in enumerate(terms) if index != target}
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:

@@ -13,6 +13,7 @@ from typing import Iterable, Union
 
 from PIL import Image
 
+from facealgebra.catalogue import AttributeName, looks_like_name
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import list_images, load_image
 from facealgebra.latents import Latents
@@ -24,11 +25,14 @@ class Folder:
     images: list[Path]
 
 
-Operand = Union[Image.Image, Latents, Folder]
+Operand = Union[Image.Image, Latents, Folder, AttributeName]
 
 
 def read_operand(text: str) -> Operand:
-    """An image (decoded now, so a broken one is named before anything runs), a .npz, or a folder."""
+    """An image (decoded now, so a broken one is named before anything runs), a .npz, a folder, or the name of an
+    attribute in the model's catalogue (a word that is no file: checked once the model is loaded)."""
+    if looks_like_name(text):
+        return AttributeName(text)
     path = Path(text)
     if path.is_dir():
         return Folder(path, images_in(path))

@@ -301,7 +301,8 @@ def test_prior_draws_stand_in_when_the_training_faces_cannot_be_read(tiny_model,
 def browser(downloads: Path):
     """Headless chromium through its Debian driver, named by path so that selenium never downloads one."""
     if not (shutil.which("chromium") and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        # CI installs them (.ci/run): there a missing browser is a failure, not a skip
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 

@@ -1,0 +1,103 @@
+"""The attribute catalogue of a model: named directions in its code (glasses, smile, blond, ...), learned from
+thousands of faces labelled by the offline judges (judges/catalogue_build.py makes it), shipped beside the model
+as `<model>.catalogue.npz` and tied to its fingerprint. Reading one needs numpy only; editing never needs the
+judges.
+
+Each attribute holds one direction per layer (the code's change from faces without it to faces with it, the other
+attributes held fixed), the layers it lives in (chosen by per-layer AUC), each layer's AUC, and how many faces
+it was learned from. `+ glasses` adds the direction in its own layers only: the other layers stay the face's.
+File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `names` (K,), `rules` (K,) the label
+each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facealgebra.errors import FaceAlgebraError
+from facealgebra.latents import Latents
+
+CATALOGUE_FORMAT = "facealgebra-catalogue/1"
+
+
+@dataclass(frozen=True)
+class AttributeName:
+    """An expression term naming a catalogue attribute (`glasses`), resolved once the model is loaded."""
+
+    name: str
+
+
+@dataclass
+class Catalogue:
+    fingerprint: str
+    names: list[str]
+    rules: list[str]
+    directions: list[np.ndarray]  # per layer (K, d_l)
+    layers: np.ndarray  # (K, L) bool: the layers each attribute edits
+    auc: np.ndarray  # (K, L)
+    positives: np.ndarray  # (K,)
+    negatives: np.ndarray
+
+    def save(self, path: str | Path) -> None:
+        from facealgebra.fileio import atomic_path
+
+        arrays = {f"z{layer + 1}": direction.astype(np.float32) for layer, direction in enumerate(self.directions)}
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, format=np.array(CATALOGUE_FORMAT), fingerprint=np.array(self.fingerprint),
+                         names=np.array(self.names), rules=np.array(self.rules), layers=self.layers, auc=self.auc,
+                         positives=self.positives, negatives=self.negatives, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Catalogue":
+        try:
+            with np.load(path, allow_pickle=False) as file:
+                if str(file["format"]) != CATALOGUE_FORMAT:
+                    raise FaceAlgebraError(f"{path}: not an attribute catalogue ({CATALOGUE_FORMAT})")
+                count = len([key for key in file.files if key.startswith("z")])
+                return cls(str(file["fingerprint"]), [str(n) for n in file["names"]], [str(r) for r in file["rules"]],
+                           [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
+                           file["auc"], file["positives"], file["negatives"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
+
+    def code(self, name: str, every_layer: bool, model_label: str) -> Latents:
+        """The attribute's direction as one code: zero outside its layers unless `every_layer` (--layers given,
+        which then chooses the layers)."""
+        if name not in self.names:
+            raise FaceAlgebraError(f"{name}: no such file, and not an attribute of {model_label}'s catalogue "
+                                   f"(known: {', '.join(self.names)})")
+        row = self.names.index(name)
+        layers = tuple(direction[row:row + 1].copy() if every_layer or self.layers[row, layer] else
+                       np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
+        return Latents(layers, (name,), self.fingerprint)
+
+
+def catalogue_path(model_path: Path) -> Path:
+    """Where a model's catalogue sits: beside it, `faces.safetensors` -> `faces.catalogue.npz` (a run folder's
+    model.safetensors -> model.catalogue.npz)."""
+    return model_path.with_name(f"{model_path.stem}.catalogue.npz")
+
+
+def model_catalogue(model_path: Path, fingerprint: str, model_label: str, term: str | None = None) -> Catalogue:
+    """The catalogue of a loaded model; an error that says how to make one when it has none or another's (and,
+    for an expression's `term`, that it is no file either)."""
+    path = catalogue_path(model_path)
+    if not path.is_file():
+        prefix = f"{term}: no such file, and " if term else ""
+        raise FaceAlgebraError(f"{prefix}model {model_label} has no attribute catalogue ({path} is missing): build "
+                               "one with python examples/build_catalogue.py --model MODEL (needs the judges extra)")
+    catalogue = Catalogue.load(path)
+    if catalogue.fingerprint != fingerprint:
+        raise FaceAlgebraError(f"{path} was learned for another model (fingerprint {catalogue.fingerprint[:12]}, "
+                               f"the model's is {fingerprint[:12]}): rebuild it with examples/build_catalogue.py")
+    return catalogue
+
+
+def looks_like_name(text: str) -> bool:
+    """A term that is no file and could be an attribute's name: no suffix, no folder."""
+    path = Path(text)
+    return not path.exists() and not path.suffix and "/" not in text and "\\" not in text and bool(text)

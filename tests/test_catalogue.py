@@ -1,0 +1,141 @@
+"""The attribute catalogue: learning (balanced directions, per-layer AUC, layers), the file beside a model, and
+its names in arith and vectors through the real CLI (on the tiny model of the shared fixture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_usage_error, run_cli
+from facealgebra.catalogue import Catalogue, catalogue_path
+from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
+from facealgebra.latents import Latents
+
+
+# ---- learning --------------------------------------------------------------------------------------------------
+def test_directions_are_balanced_against_a_correlated_attribute():
+    rng = np.random.default_rng(0)
+    smile = rng.random(4000) < 0.5
+    mouth = np.where(rng.random(4000) < 0.8, smile, ~smile)  # open mouths go with smiles 80% of the time
+    codes = np.outer(smile, [1.0, 0.0]) + np.outer(mouth, [0.0, 1.0]) + rng.normal(0, 0.1, (4000, 2))
+    directions = fit_directions(codes, np.stack([smile, mouth], axis=1).astype(float))
+    assert np.allclose(directions, np.eye(2), atol=0.03)  # a class-mean difference would mix them (0.6 off)
+    mean_difference = codes[smile].mean(0) - codes[~smile].mean(0)
+    assert mean_difference[1] > 0.5
+
+
+def test_unsure_labels_move_no_direction():
+    rng = np.random.default_rng(1)
+    label = (rng.random(2000) < 0.5).astype(float)
+    codes = np.outer(label, [2.0]) + rng.normal(0, 0.1, (2000, 1))
+    unsure = label.copy()
+    unsure[:500] = np.nan
+    assert fit_directions(codes, unsure[:, None])[0, 0] == pytest.approx(2.0, abs=0.05)
+
+
+def test_auc_is_one_half_and_zero_as_scores_separate():
+    positive = np.array([True, True, False, False])
+    assert auc(np.array([3.0, 4.0, 1.0, 2.0]), positive) == 1.0
+    assert auc(np.array([1.0, 1.0, 1.0, 1.0]), positive) == 0.5
+    assert auc(np.array([1.0, 2.0, 3.0, 4.0]), positive) == 0.0
+
+
+def test_an_attribute_edits_the_layers_near_its_best_auc():
+    aucs = np.array([[0.9, 0.85, 0.7, 0.5], [0.55, 0.52, 0.5, 0.51]])
+    assert chosen_layers(aucs).tolist() == [[True, True, False, False], [True, False, False, False]]
+
+
+# ---- the CLI ---------------------------------------------------------------------------------------------------
+@pytest.fixture()
+def catalogued(tiny_model, tmp_path) -> tuple[Path, Catalogue]:
+    """A copy of the tiny model (2 layers x 2 dims) with a catalogue: glasses in layer 1, smile in layer 2."""
+    model = tmp_path / "model" / "tiny.safetensors"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    fingerprint = Latents.load(encoded(model, tmp_path)).fingerprint
+    catalogue = Catalogue(fingerprint, ["glasses", "smile"], ["rule a", "rule b"],
+                          [np.array([[0.5, -0.25], [0.125, 0.0]]), np.array([[0.75, 0.5], [-0.5, 0.25]])],
+                          np.array([[True, False], [False, True]]), np.array([[0.81, 0.6], [0.55, 0.7]]),
+                          np.array([40, 30]), np.array([400, 300]))
+    catalogue.save(catalogue_path(model))
+    return model, catalogue
+
+
+def face(tmp_path: Path) -> Path:
+    path = tmp_path / "face.png"
+    if not path.exists():
+        pixels = np.zeros((20, 20), np.uint8)
+        pixels[5:15, 6:14] = 200
+        Image.fromarray(pixels).save(path)
+    return path
+
+
+def encoded(model: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "face.npz"
+    if not out.exists():
+        result = run_cli("encode", face(tmp_path), "-o", out, "--model", model, "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+    return out
+
+
+def arith_latent(model: Path, tmp_path: Path, *expression: str) -> Latents:
+    out = tmp_path / "result.npz"
+    result = run_cli("arith", *expression, "--decoded", "-o", tmp_path / "out.png", "--save-latent", out,
+                     "--model", model, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    return Latents.load(out)
+
+
+def test_a_named_attribute_edits_only_its_own_layers(catalogued, tmp_path):
+    model, _ = catalogued
+    before = Latents.load(encoded(model, tmp_path))
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "0.5*glasses", "-", "smile")
+    assert np.allclose(after.layers[0] - before.layers[0], 0.5 * np.array([0.5, -0.25]), atol=1e-6)
+    assert np.allclose(after.layers[1] - before.layers[1], -np.array([-0.5, 0.25]), atol=1e-6)
+
+
+def test_layers_option_overrides_the_attributes_layers(catalogued, tmp_path):
+    model, _ = catalogued
+    before = Latents.load(encoded(model, tmp_path))
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "glasses", "--layers", "2")
+    assert np.array_equal(after.layers[0], before.layers[0])  # glasses' own layer, left out by --layers
+    assert np.allclose(after.layers[1] - before.layers[1], [0.75, 0.5], atol=1e-6)
+
+
+def test_an_unknown_name_lists_the_known_names(catalogued, tmp_path):
+    model, _ = catalogued
+    result = run_cli("arith", face(tmp_path), "+", "glases", "-o", tmp_path / "out.png", "--model", model,
+                     "--device", "cpu")
+    assert_usage_error(result, "glases", "known: glasses, smile")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_model_without_a_catalogue_says_how_to_build_one(tiny_model, tmp_path):
+    result = run_cli("arith", face(tmp_path), "+", "glasses", "-o", tmp_path / "out.png", "--model", tiny_model,
+                     "--device", "cpu")
+    assert_usage_error(result, "glasses: no such file", "no attribute catalogue", "examples/build_catalogue.py")
+
+
+def test_a_catalogue_of_another_model_is_refused(catalogued, tiny_model, tmp_path):
+    model, catalogue = catalogued
+    catalogue.fingerprint = "0" * 64
+    catalogue.save(catalogue_path(model))
+    result = run_cli("vectors", "--model", model)
+    assert_usage_error(result, "another model", "build_catalogue.py")
+
+
+def test_vectors_lists_name_layers_auc_and_counts(catalogued):
+    model, _ = catalogued
+    result = run_cli("vectors", "--model", model, "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
+                       "label": "rule a"}
+    assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
+    table = run_cli("vectors", "--model", model).stdout.decode()
+    assert "glasses" in table and "0.81" in table and "AUC z2" in table
