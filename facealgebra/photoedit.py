@@ -14,7 +14,6 @@ bit. No torch here: the caller decodes.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -65,11 +64,19 @@ def fall_off(radius: np.ndarray) -> np.ndarray:
 def footprint(placement: Placement, size: int, photo_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """(left, top, right, bottom): the photo pixels the model's frame can reach, padded for the bicubic kernel and
     clipped to the photo."""
-    corners = [(complex(x, y) - placement.b) / placement.a for x in (0, size) for y in (0, size)]
-    left = max(0, math.floor(min(c.real for c in corners)) - 2)
-    top = max(0, math.floor(min(c.imag for c in corners)) - 2)
-    right = min(photo_size[0], math.ceil(max(c.real for c in corners)) + 2)
-    bottom = min(photo_size[1], math.ceil(max(c.imag for c in corners)) + 2)
+    return photo_box(placement, (0, 0, size, size), (0, 0, *photo_size))
+
+
+def photo_box(placement: Placement, rectangle: tuple[float, float, float, float],
+              within: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom): the photo pixels a rectangle of the model's frame covers, padded by 2 pixels
+    and clipped to the box `within`."""
+    x0, y0, x1, y1 = rectangle
+    corners = [(complex(x, y) - placement.b) / placement.a for x in (x0, x1) for y in (y0, y1)]
+    left = max(within[0], math.floor(min(c.real for c in corners)) - 2)
+    top = max(within[1], math.floor(min(c.imag for c in corners)) - 2)
+    right = min(within[2], math.ceil(max(c.real for c in corners)) + 2)
+    bottom = min(within[3], math.ceil(max(c.imag for c in corners)) + 2)
     return left, top, max(left, right), max(top, bottom)
 
 
@@ -79,8 +86,12 @@ def change_in_photo(change: np.ndarray, placement: Placement,
     (left, top, right, bottom; zero elsewhere) and float32 (h, w, C) there, channels last as in the photo."""
     size = change.shape[-1]
     masked = change * blend_mask(size, placement.landmarks)[None]
-    left, top, right, bottom = box
-    nothing = (left, top, left, top), np.zeros((0, 0, len(masked)), np.float32)
+    nothing = box[:2] * 2, np.zeros((0, 0, len(masked)), np.float32)
+    if not masked.any():
+        return nothing
+    # only the part of the box that the mask's support (and 2 model pixels around it, the bicubic kernel) covers
+    (x0, x1), (y0, y1) = support(masked.any(axis=(0, 1))), support(masked.any(axis=(0, 2)))
+    left, top, right, bottom = box = photo_box(placement, (x0 - 2, y0 - 2, x1 + 2, y1 + 2), box)
     if right <= left or bottom <= top:
         return nothing
     step = coarse_step(placement)
@@ -99,9 +110,9 @@ def change_in_photo(change: np.ndarray, placement: Placement,
         return np.asarray(Image.fromarray(np.ascontiguousarray(channel), "F").transform(
             (columns, rows), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BICUBIC))
 
-    # The channels warp in threads (Pillow lets go of the GIL meanwhile): a free second core takes a share.
-    with ThreadPoolExecutor(max_workers=len(masked)) as pool:
-        coarse = np.stack(list(pool.map(warp, masked)), axis=-1)
+    # One channel after another: warping on the coarse grid takes a few ms, less than starting threads on a busy
+    # machine (they used to share a full-size warp).
+    coarse = np.stack([warp(channel) for channel in masked], axis=-1)
     reached = (coarse != 0).any(axis=-1)
     if not reached.any():
         return nothing
