@@ -101,8 +101,7 @@ def change_in_photo(change: np.ndarray, placement: Placement,
     origin = 0.5 - step * (pad + 0.5)
     columns, rows = ((extent - 1) // step + 1 + (2 * pad + 1 if step > 1 else 0)
                      for extent in (right - left, bottom - top))
-    # Pillow's AFFINE maps each output pixel to the source pixel it samples: coarse u -> a (step u + origin + corner)
-    # + b
+    # Pillow's AFFINE maps each output pixel to the point it samples: coarse u -> a (step u + origin + corner) + b
     a, b = placement.a * step, placement.a * complex(left + origin, top + origin) + placement.b
     coefficients = (a.real, -a.imag, b.real, a.imag, a.real, b.imag)
 
