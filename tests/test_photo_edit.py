@@ -46,10 +46,10 @@ def reach(photo_path, face: int | None = None) -> np.ndarray:
     loaded = load_model("orl")
     _, placement = align.photo_input(loaded.preprocess, "on", face, "orl").place(photo, "photo")
     size = loaded.preprocess["size"]
-    box = footprint(placement, size, photo.size)
+    (left, top, right, bottom), mask = change_in_photo(np.ones((1, size, size), np.float32), placement,
+                                                       footprint(placement, size, photo.size))
     inside = np.zeros(photo.size[::-1], dtype=bool)
-    mask = change_in_photo(np.ones((1, size, size), np.float32), placement, box)[0]
-    inside[box[1]:box[3], box[0]:box[2]] = mask != 0
+    inside[top:bottom, left:right] = mask[..., 0] != 0
     return inside
 
 
