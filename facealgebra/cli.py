@@ -37,6 +37,7 @@ app = typer.Typer(
     help="Edit faces with arithmetic on the hierarchical latents of an MMD Variational Ladder Autoencoder.",
 )
 
+MAX_SEED = 2 ** 63 - 1  # torch's generators take 64-bit seeds: a larger one overflowed deep inside a run
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu)"
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
@@ -76,7 +77,7 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "
                                              "torchrun the global batch is this x the number of processes."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weight initialisation and the "
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the weight initialisation and the "
                                        "batch order (default 0)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
@@ -132,7 +133,7 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
@@ -412,7 +413,7 @@ def traverse(
     value_range: float = typer.Option(3.0, "--range", help="Layer K walks from -range to +range."),
     steps: int = typer.Option(9, "--steps", help="Columns per panel."),
     samples: int = typer.Option(8, "--samples", help="Rows: prior draws (or directions, with --from)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the prior draws."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the prior draws."),
     from_operand: Optional[str] = typer.Option(None, "--from", help="Keep the other layers of this image or .npz."),
     between: Optional[tuple[str, str]] = typer.Option(None, "--between", help="Interpolate from A to B instead."),
     spherical: bool = typer.Option(False, "--slerp", help="With --between: spherical, not straight, steps."),

@@ -12,11 +12,11 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl
 
 import numpy as np
 
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.specs import parse_spec  # noqa: F401  (the sources and the CLI read specs through data)
 
 
 @dataclass
@@ -73,16 +73,6 @@ def register(name: str) -> Callable[[Loader], Loader]:
         return loader
 
     return decorator
-
-
-def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
-    body, _, query = spec.partition("?")
-    name, colon, argument = body.partition(":")
-    try:
-        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    except ValueError:
-        raise FaceAlgebraError(f"data {spec!r}: cannot parse options {query!r} (expected key=value&...)") from None
-    return name, (argument if colon else None), options
 
 
 def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageSet:

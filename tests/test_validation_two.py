@@ -1,0 +1,153 @@
+"""Hardening, round two (issue 26): crafted model files, specs, empty and complex inputs, memory bombs, orphaned
+workers. Every case runs the real CLI and must end in one `error:` line and exit 2 (or, for the kills, leave
+nothing behind), quickly and within a memory limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from conftest import assert_usage_error, run_cli
+from facealgebra.checkpoint import save_model
+from facealgebra.config import PRESETS
+from facealgebra.model import VLAE
+
+RECIPE = {"crop_fraction": 1.0, "size": 16, "channels": 1, "range": [0, 1]}
+TEMPLATE = {"landmarks": [[5.0, 6.0], [11.0, 6.0], [8.0, 9.0], [6.0, 12.0], [10.0, 12.0]], "frame": [16, 16],
+            "faces": 5, "source": "test"}
+MEMORY_LIMIT = 4 << 30  # address space: torch and the model fit; the gigabytes a crafted file asked for do not
+
+
+# glibc reserves an arena of address space per thread; a few keep torch's threads inside the limit
+FEW_ARENAS = {"MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "2"}
+
+
+def limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def run_cli_limited(args, timeout: float) -> subprocess.CompletedProcess:
+    """The CLI as run_cli runs it, under MEMORY_LIMIT of address space and a timeout of a few seconds' work: a
+    runaway allocation fails (or times out) instead of passing slowly."""
+    result = subprocess.run([sys.executable, "-m", "facealgebra", *map(str, args)], capture_output=True,
+                            timeout=timeout, preexec_fn=limited_memory, env={**os.environ, "PYTHONUNBUFFERED": "1", **FEW_ARENAS})
+    result.stderr = result.stderr.decode(errors="replace")
+    return result
+
+
+@pytest.fixture(scope="module")
+def honest_model(tmp_path_factory):
+    """An untrained `tiny` model, saved as training saves it."""
+    path = tmp_path_factory.mktemp("honest") / "m.safetensors"
+    torch.manual_seed(0)
+    save_model(path, VLAE(PRESETS["tiny"].model).eval(), RECIPE, {"steps": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photo") / "face.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 20), dtype=np.uint8), "L").save(path)
+    return path
+
+
+def crafted(honest, path, **changes):
+    """The honest model's tensors under changed metadata: `config` / `preprocess` as dicts of fields to change
+    (None removes the key), or raw strings."""
+    with safe_open(str(honest), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    for key, change in changes.items():
+        if change is None:
+            metadata.pop(key)
+        elif isinstance(change, dict):
+            metadata[key] = json.dumps({**json.loads(metadata[key]), **change})
+        else:
+            metadata[key] = change
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+# ---- findings 11 and 12: crafted model files -------------------------------------------------------------------
+CRAFTED = {
+    "missing config": ({"config": None}, "no config"),
+    "config not JSON": ({"config": "{not json"}, "config is not JSON"),
+    "config a list": ({"config": "[1, 2]"}, "not a JSON object"),
+    "width a string": ({"config": {"base_width": "4"}}, "base_width must be a whole number"),
+    "latent sizes a number": ({"config": {"latent_dims": 7}}, "latent_dims must be a list"),
+    "negative width": ({"config": {"base_width": -4}}, "base_width must be 1 to"),
+    "latent size 10**9": ({"config": {"latent_dims": [2, 10 ** 9]}}, "latent sizes must be at most"),
+    "image size 9000": ({"config": {"image_size": 9000}}, "image size must be 8 to"),
+    "NaN beta": ({"config": '{"base_width": 4, "beta": NaN, "channels": 1, "image_size": 16, "latent_dims": [2, 2],'
+                            ' "max_width": 8, "arch": "ladder-2"}'}, "beta must be a finite"),
+    "preprocess not JSON": ({"preprocess": "]"}, "preprocess is not JSON"),
+    "preprocess size 9000": ({"preprocess": {"size": 9000}}, "has size 9000"),
+    "NaN template": ({"preprocess": {"template": {**TEMPLATE, "landmarks": [[float("nan"), 1.0]] * 5}}},
+                     "not 5 finite"),
+    "zero-size frame": ({"preprocess": {"template": {**TEMPLATE, "frame": [0, 0]}}}, "template frame of [0, 0]"),
+    "crop fraction 0": ({"preprocess": {"crop_fraction": 0}}, "crop_fraction 0"),
+    "tensors of another shape": ({"config": {"latent_dims": [3, 2]}}, "do not fit the stored config"),
+}
+
+
+@pytest.mark.parametrize("case", CRAFTED)
+def test_a_crafted_model_file_is_refused_naming_the_field(tmp_path, honest_model, photo, case):
+    changes, fragment = CRAFTED[case]
+    model = crafted(honest_model, tmp_path / "m.safetensors", **changes)
+    out = tmp_path / "z.npz"
+    result = run_cli("encode", photo, "--model", model, "-o", out, "--device", "cpu")
+    assert_usage_error(result, str(model), fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("changes", [
+    {"config": {"base_width": 3000, "max_width": 3000}},
+    {"config": {"base_width": 4096, "max_width": 4096, "image_size": 1024}, "preprocess": {"size": 1024}},
+])
+def test_a_config_asking_for_gigabytes_is_refused_before_building(tmp_path, honest_model, photo, changes):
+    """base_width=3000 built 8.5 GB of weights before the state dict was found not to fit."""
+    model = crafted(honest_model, tmp_path / "m.safetensors", **changes)
+    result = run_cli_limited(("encode", photo, "--model", model, "-o", tmp_path / "z.npz", "--device", "cpu"),
+                             timeout=60)
+    assert_usage_error(result, "weights, over the 100,000,000")
+
+
+def test_the_honest_model_still_loads(tmp_path, honest_model, photo):
+    result = run_cli("encode", photo, "--model", honest_model, "-o", tmp_path / "z.npz", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+
+
+# ---- finding 13: specs and seeds -------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec, fragment", [
+    ("synthetic:abc", "N must be a whole number"),
+    ("synthetic:-3", "not '-3'"),
+    ("synthetic:100000000000", "from 1 to 100,000"),
+    ("synthetic:²", "not '²'"),
+    ("toyfaces:²", "not '²'"),
+    ("toyfaces:4?start=³", "start must be a whole number"),
+    ("stylegan:²", "not '²'"),
+])
+def test_a_bad_count_in_a_spec_is_refused(tmp_path, spec, fragment):
+    result = run_cli_limited(("eval", "--model", "mnist", "--data", spec, "--device", "cpu"), timeout=120)
+    assert_usage_error(result, spec, fragment)
+
+
+@pytest.mark.parametrize("command", [
+    ("eval", "--model", "mnist", "--data", "synthetic:8"),
+    ("traverse", "--model", "mnist", "--layer", "1", "-o", "t.png"),
+    ("train", "--data", "synthetic:8", "--preset", "tiny", "--steps", "1", "--out", "run"),
+])
+def test_a_seed_beyond_64_bits_is_refused(tmp_path, command):
+    result = run_cli(*command, "--seed", str(10 ** 23), "--device", "cpu", cwd=tmp_path)
+    assert_usage_error(result, "--seed", "less than or equal to")
+    assert list(tmp_path.iterdir()) == []
