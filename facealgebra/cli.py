@@ -210,6 +210,8 @@ SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's siz
 JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
 OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
+MAX_FOLDER_IMAGES = 100_000  # decode -o DIR: a file per row; more is a mistake (a 0.3 MB file held 2 million)
+DECODE_CHUNK = 256
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 model_option = typer.Option("faces", "--model", help=MODEL_HELP)
@@ -277,12 +279,9 @@ def report(path: str | Path, latents: "Latents", as_json: bool, held: Optional[s
 
 
 def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Latents", as_json: bool) -> None:
-    from facealgebra.images import MAX_PIXELS, to_pil
+    from facealgebra.images import check_picture_size, to_pil
 
-    height, width = image.shape[1] * scale, image.shape[2] * scale
-    if height * width > MAX_PIXELS:  # facealgebra itself would refuse to read it, as a possible decompression bomb
-        raise FaceAlgebraError(f"{out}: the picture would be {width}x{height} pixels, over the {MAX_PIXELS:,} "
-                               "facealgebra reads; give a smaller --size")
+    check_picture_size(out, image.shape[1] * scale, image.shape[2] * scale)
     save_output(to_pil(image, scale), out, latents, as_json)
 
 
@@ -386,19 +385,26 @@ def decode(
     check_output(out, as_json, folder=not one_file, inputs=[str(latents_path)])
 
     from facealgebra import editing
-    from facealgebra.images import grid
+    from facealgebra.images import check_picture_size, grid, grid_shape
 
     loaded = editing.load_for_editing(model, device)
     latents.check_model(loaded.fingerprint, editing.dims(loaded), str(latents_path))
-    scale = upscale_factor(size, loaded.model.cfg.image_size)
-    images = editing.decode(loaded, latents)
+    side = loaded.model.cfg.image_size
+    scale, columns = upscale_factor(size, side), math.ceil(math.sqrt(len(latents)))
+    if as_grid:  # before decoding: a grid too large to write is known from the row count alone
+        check_picture_size(out, *(scale * length for length in grid_shape(len(latents), columns, side, side)))
     if one_file:
-        picture = grid(images, columns=math.ceil(math.sqrt(len(images)))) if as_grid else images[0]
-        write_image(picture, out, scale, latents, as_json)
+        images = editing.decode(loaded, latents)
+        write_image(grid(images, columns) if as_grid else images[0], out, scale, latents, as_json)
         return
-    for row, (image, name) in enumerate(zip(images, latents.names)):
-        path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
-        write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
+    if len(latents) > MAX_FOLDER_IMAGES:
+        raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
+                               f"pictures decode writes into one folder")
+    for start in range(0, len(latents), DECODE_CHUNK):  # a chunk at a time, so memory stays bounded
+        chunk = latents.select(slice(start, start + DECODE_CHUNK))
+        for row, (image, name) in enumerate(zip(editing.decode(loaded, chunk), chunk.names), start=start):
+            path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
+            write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
 
 
 def file_stem(name: str) -> str:
@@ -467,12 +473,17 @@ def traverse(
     from facealgebra.images import to_pil
 
     loaded, photos = load_for_photos(model, device, align, face)
-    num_layers = loaded.model.cfg.num_layers
+    num_layers, side = loaded.model.cfg.num_layers, loaded.model.cfg.image_size
+    layers = layers or tuple(range(1, num_layers + 1))
+    rows, panels = (1, 1) if between is not None else (samples, len(layers))
+    # a photo tile is at most `size` on its longer side; a decoded face is the model's size, scaled up
+    tile_side, scale = (min(size or TILE_SIDE, max(photo.size)), 1) if photo is not None else (
+        side, upscale_factor(size, side))
+    check_traversal_size(out, rows, panels, steps, tile_side, scale)
     if between is not None:
         start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
-        codes, rows, panels = interpolate(start, end, steps, spherical), 1, 1
+        codes = interpolate(start, end, steps, spherical)
     else:
-        layers = layers or tuple(range(1, num_layers + 1))
         check_layers(layers, num_layers, "--layer")
         base = None
         if photo is not None:
@@ -480,15 +491,22 @@ def traverse(
         elif from_operand:
             base = editing.code_of(loaded, from_operand, operands[from_operand], photos)
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
-        rows, panels = samples, len(layers)
-    if photo is not None:  # every tile is the photo with that step's change
-        images, scale = editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE), 1
-    else:
-        images, scale = editing.decode(loaded, codes), upscale_factor(size, loaded.model.cfg.image_size)
+    images = (editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE) if photo is not None
+              else editing.decode(loaded, codes))
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
         write_gif([to_pil(editing.frame(images, step), scale) for step in range(steps)], gif, codes, as_json)
+
+
+def check_traversal_size(out: str, rows: int, panels: int, steps: int, tile_side: int, scale: int) -> None:
+    """Refuse a traversal grid too large to write before any code is drawn or tile decoded (the panel grid of
+    editing.panel_grid: panels side by side, a blank column between them)."""
+    from facealgebra.images import check_picture_size, grid_shape
+
+    columns = panels * steps + panels - 1
+    height, width = grid_shape(rows * columns, columns, tile_side, tile_side)
+    check_picture_size(out, height * scale, width * scale)
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser

@@ -9,6 +9,7 @@ import os
 import resource
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -32,13 +33,12 @@ MEMORY_LIMIT = 4 << 30  # address space: torch and the model fit; the gigabytes 
 FEW_ARENAS = {"MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "2"}
 
 
-def limited_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
-def run_cli_limited(args, timeout: float) -> subprocess.CompletedProcess:
-    """The CLI as run_cli runs it, under MEMORY_LIMIT of address space and a timeout of a few seconds' work: a
+def run_cli_limited(args, timeout: float, limit: int = MEMORY_LIMIT) -> subprocess.CompletedProcess:
+    """The CLI as run_cli runs it, under `limit` bytes of address space and a timeout of a few seconds' work: a
     runaway allocation fails (or times out) instead of passing slowly."""
+    def limited_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     result = subprocess.run([sys.executable, "-m", "facealgebra", *map(str, args)], capture_output=True,
                             timeout=timeout, preexec_fn=limited_memory, env={**os.environ, "PYTHONUNBUFFERED": "1", **FEW_ARENAS})
     result.stderr = result.stderr.decode(errors="replace")
@@ -151,3 +151,104 @@ def test_a_seed_beyond_64_bits_is_refused(tmp_path, command):
     result = run_cli(*command, "--seed", str(10 ** 23), "--device", "cpu", cwd=tmp_path)
     assert_usage_error(result, "--seed", "less than or equal to")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- latents files: empty, complex, too many rows, bombs (findings 14, 18, 9, 10) ----------------------------
+@pytest.fixture(scope="module")
+def mnist_latents(tmp_path_factory, photo):
+    """Real latents of the bundled mnist model: its fingerprint and layer sizes, to craft files from."""
+    path = tmp_path_factory.mktemp("latents") / "one.npz"
+    result = run_cli("encode", photo, "--model", "mnist", "-o", path, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def latents_file(path, arrays, rows=None, **changes):
+    """The arrays with every row repeated to `rows` rows (names too), then `changes` applied; saved compressed."""
+    arrays = dict(arrays)
+    if rows is not None:
+        for key in [key for key in arrays if key.startswith("z")] + ["names"]:
+            arrays[key] = np.zeros((rows, *arrays[key].shape[1:]), dtype=arrays[key].dtype)
+    arrays.update(changes)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def test_decode_of_a_latents_file_with_no_rows_is_refused(tmp_path, mnist_latents):
+    empty = latents_file(tmp_path / "empty.npz", mnist_latents, rows=0)
+    result = run_cli("decode", empty, "--model", "mnist", "--grid", "-o", tmp_path / "g.png")
+    assert_usage_error(result, "empty.npz", "holds no latents")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_complex_latents_are_refused_not_truncated(tmp_path, mnist_latents):
+    z1 = mnist_latents["z1"].astype(np.complex64) + 1j
+    path = latents_file(tmp_path / "complex.npz", mnist_latents, z1=z1)
+    result = run_cli("decode", path, "--model", "mnist", "-o", tmp_path / "face.png")
+    assert_usage_error(result, "z1 holds complex numbers")
+    assert "Warning" not in result.stderr and not (tmp_path / "face.png").exists()
+
+
+@pytest.fixture(scope="module")
+def two_million_rows(tmp_path_factory, mnist_latents):
+    """0.3 MB on disk, 2 million latents."""
+    return latents_file(tmp_path_factory.mktemp("rows") / "many.npz", mnist_latents, rows=2_000_000)
+
+
+@pytest.mark.parametrize("out, fragment", [("grid.png", "pixels, over the 50,000,000"),
+                                           ("folder/", "over the 100,000 pictures")])
+def test_decode_of_millions_of_rows_is_refused_within_seconds(tmp_path, two_million_rows, out, fragment):
+    result = run_cli_limited(("decode", two_million_rows, "--model", "mnist", "-o", tmp_path / out, "--device",
+                              "cpu") + (("--grid",) if out.endswith(".png") else ()), timeout=60)
+    assert_usage_error(result, fragment)
+    assert not (tmp_path / "grid.png").exists() and not any((tmp_path / "folder").glob("*.png"))
+
+
+def test_traverse_too_large_to_write_is_refused_before_decoding(tmp_path):
+    """--samples 100 --steps 100000 reached 11 GB in 60 s before the 50-Mpx rule was checked."""
+    result = run_cli_limited(("traverse", "--model", "mnist", "--layer", "1", "--samples", "100", "--steps",
+                              "100000", "-o", tmp_path / "t.png", "--device", "cpu"), timeout=60)
+    assert_usage_error(result, "t.png", "pixels, over the 50,000,000")
+    assert not (tmp_path / "t.png").exists()
+
+
+def write_deflated_bomb(path, arrays, unpacked: int) -> None:
+    """A latents .npz whose z1 is `unpacked` bytes of zeros, deflated to a few MB (written a block at a time)."""
+    rows = unpacked // (4 * 2)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("z1.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (rows, 2)})
+            block = bytes(64 << 20)
+            for start in range(0, rows * 8, len(block)):
+                member.write(block[:min(len(block), rows * 8 - start)])
+        for key in ("names", "fingerprint", "format", "z2", "z3"):
+            with archive.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, arrays[key][:1] if key == "names" else arrays[key])
+
+
+def test_a_deflated_bomb_is_refused_from_its_zip_directory(tmp_path, mnist_latents):
+    """A few MB that unpack past 1 GiB: refused before any array is read, under a 1 GiB address space (decode
+    refuses it before torch loads)."""
+    bomb = tmp_path / "bomb.npz"
+    write_deflated_bomb(bomb, mnist_latents, unpacked=(1 << 30) + (100 << 20))
+    assert bomb.stat().st_size < 20 << 20
+    result = run_cli_limited(("decode", bomb, "--model", "mnist", "-o", tmp_path / "face.png"), timeout=30,
+                             limit=1 << 30)
+    assert_usage_error(result, "bomb.npz", "would unpack to")
+
+
+def test_an_npy_header_promising_more_than_its_bytes_is_refused(tmp_path, mnist_latents):
+    """numpy allocates the array a header describes before reading it: 5.6 GB for a few bytes."""
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        with archive.open("z1.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (700_000_000, 2)})
+        for key in ("names", "fingerprint", "format", "z2", "z3"):
+            with archive.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, mnist_latents[key])
+    result = run_cli_limited(("decode", path, "--model", "mnist", "-o", tmp_path / "face.png"), timeout=30,
+                             limit=1 << 30)
+    assert_usage_error(result, "liar.npz", "z1 is damaged")
