@@ -252,3 +252,40 @@ def test_an_npy_header_promising_more_than_its_bytes_is_refused(tmp_path, mnist_
     result = run_cli_limited(("decode", path, "--model", "mnist", "-o", tmp_path / "face.png"), timeout=30,
                              limit=1 << 30)
     assert_usage_error(result, "liar.npz", "z1 is damaged")
+
+
+# ---- eval on a handful of images (findings 14 and 18) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def toyfaces_model(tmp_path_factory):
+    """A `tiny` model trained one step on toyfaces: eval then measures factors and arithmetic, at 16 pixels."""
+    out = tmp_path_factory.mktemp("toy") / "run"
+    result = run_cli("train", "--data", "toyfaces:16", "--preset", "tiny", "--steps", "1", "--out", out,
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    return out / "model.safetensors"
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_eval_on_a_few_toyfaces_reports_what_it_can(tmp_path, toyfaces_model, count):
+    """toyfaces:1 died with KeyError (no holding layer to edit), toyfaces:3 inside L-BFGS (a probe with nothing
+    to fit on)."""
+    figures = tmp_path / "figures.json"
+    result = run_cli("eval", "--model", toyfaces_model, "--data", f"toyfaces:{count}", "--json", figures,
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "error" not in result.stderr, result.stderr
+    report = json.loads(figures.read_text())
+    assert report["images"] == count and report["probes"] == {} and report["arithmetic"] == {}
+    assert len(report["factor_reconstruction"]) == 10
+
+
+def test_eval_on_one_photo_calls_mmd_not_measurable_not_collapse(tmp_path, photo):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (folder / "face.png").write_bytes(photo.read_bytes())
+    figures = tmp_path / "figures.json"
+    result = run_cli("eval", "--model", "mnist", "--data", folder, "--json", figures, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "not measurable on 1 image" in result.stderr and "collapse" not in result.stderr, result.stderr
+    layers = json.loads(figures.read_text())["layers"]
+    assert all(layer["mmd"] is None and layer["active_dims"] is None for layer in layers)
