@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from conftest import assert_usage_error, run_cli
+from conftest import REPO, assert_usage_error, run_cli
 from facealgebra.checkpoint import save_model
 from facealgebra.config import PRESETS
 from facealgebra.model import VLAE
@@ -289,3 +289,24 @@ def test_eval_on_one_photo_calls_mmd_not_measurable_not_collapse(tmp_path, photo
     assert "not measurable on 1 image" in result.stderr and "collapse" not in result.stderr, result.stderr
     layers = json.loads(figures.read_text())["layers"]
     assert all(layer["mmd"] is None and layer["active_dims"] is None for layer in layers)
+
+
+# ---- finding 25: imports run one way ---------------------------------------------------------------------------
+def imported_modules(path) -> set[str]:
+    """Every facealgebra module a source file imports, at any depth of its code."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {name for name in names if name.startswith("facealgebra")}
+
+
+@pytest.mark.parametrize("module", ["align", "retinaface", "specs", "packaged"])
+def test_align_and_the_detector_import_nothing_from_data(module):
+    """The face sources in data/ use align; align and retinaface use nothing from data/ (no circle)."""
+    imported = imported_modules(REPO / "facealgebra" / f"{module}.py")
+    assert not {name for name in imported if name.startswith("facealgebra.data")}, imported

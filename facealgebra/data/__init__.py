@@ -8,7 +8,6 @@ decoded photos go through the uint8 cache (data/cache.py) so that each is decode
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.packaged import packaged_file  # noqa: F401  (the sources find their packaged data through data)
 from facealgebra.specs import parse_spec  # noqa: F401  (the sources and the CLI read specs through data)
 
 
@@ -131,16 +131,6 @@ def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
     if name not in SOURCES:
         raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
     return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
-
-
-def packaged_file(package: str, relative: str, install: str) -> Path:
-    """A data file shipped inside an installed package, found by path: find_spec does not import the package."""
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0]) / relative if locations else None
-    if path is None or not path.exists():
-        raise FaceAlgebraError(f"{package}/{relative} not found: install it with pip install {install}")
-    return path
 
 
 def _import_sources() -> None:
