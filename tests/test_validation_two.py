@@ -4,12 +4,16 @@ nothing behind), quickly and within a memory limit."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -310,3 +314,44 @@ def test_align_and_the_detector_import_nothing_from_data(module):
     """The face sources in data/ use align; align and retinaface use nothing from data/ (no circle)."""
     imported = imported_modules(REPO / "facealgebra" / f"{module}.py")
     assert not {name for name in imported if name.startswith("facealgebra.data")}, imported
+
+
+# ---- finding 7: no orphaned decoding workers -------------------------------------------------------------------
+def children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_a_sigkilled_first_cache_build_leaves_no_worker_and_no_lock(tmp_path):
+    """kill -9 while the workers decode: they die with it, and the next runs, elsewhere and in the same --out,
+    proceed (the orphans held --out/.lock and the cache's build lock for ever)."""
+    env = {**os.environ, "FACEALGEBRA_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "facealgebra", "train", "--data", "toyfaces:3000", "--preset", "tiny",
+               "--steps", "1", "--device", "cpu", "--out"]
+    first = subprocess.Popen([*command, tmp_path / "run"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline, workers = time.monotonic() + 120, set()
+    while not workers and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+        workers = children(first.pid)
+    assert workers, "the build started no workers"
+    time.sleep(0.5)  # the workers are decoding now
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(worker) for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(worker) for worker in workers), "orphaned workers"
+    for out in (tmp_path / "elsewhere", tmp_path / "run"):
+        result = subprocess.run([*command, out], env=env, capture_output=True, text=True, timeout=240)
+        assert result.returncode == 0, result.stderr
