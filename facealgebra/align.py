@@ -39,9 +39,9 @@ import numpy as np
 from PIL import Image
 
 from facealgebra import retinaface
-from facealgebra.data import parse_spec
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import centre_square, load_image, preprocess, to_mode
+from facealgebra.specs import parse_spec
 
 ALIGN_MODES = ("auto", "on", "off")
 DETECT_SIDE = 640  # photos are detected at most this large: RetinaFace's anchors end at 512 px faces, and

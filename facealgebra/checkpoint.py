@@ -23,8 +23,10 @@ from facealgebra.config import ModelConfig
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.fileio import atomic_path
 from facealgebra.model import VLAE
+from facealgebra.modelcheck import MAX_PARAMETERS, parse_metadata
 
 MODEL_FORMAT = "facealgebra-vlae/1"
+WEIGHT_DTYPES = ("F32", "F16", "BF16")
 STATE_FORMAT = "facealgebra-train-state/2"  # /1 had no fingerprints
 BUNDLED_DIRS = (
     Path(__file__).resolve().parent / "weights",  # inside an installed wheel
@@ -108,22 +110,56 @@ def read_metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
 
 
 def load_model(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Build the model from a file (or a bundled name) alone. Weights are returned as float32 in eval mode."""
+    """Build the model from a file (or a bundled name) alone. Weights are returned as float32 in eval mode.
+    The metadata, and the tensors' shapes in the file's header, are checked before any weight is read or any
+    network is built (modelcheck.py): a crafted file is refused without allocating what it asks for."""
     path = resolve_model_path(path_or_name)
-    metadata, tensors = read_metadata(path)
-    if metadata.get("format") != MODEL_FORMAT:
-        raise FaceAlgebraError(f"{path}: not a facealgebra model (format {metadata.get('format')!r})")
-    stored_print = metadata.get("fingerprint", "")
-    if fingerprint(tensors) != stored_print:
+    metadata, shapes = read_header(path)
+    checked = parse_metadata(metadata, MODEL_FORMAT, str(path))
+    check_shapes(path, checked.config, shapes)
+    _, tensors = read_metadata(path)
+    if fingerprint(tensors) != checked.fingerprint:
         raise FaceAlgebraError(f"{path}: weights do not match their fingerprint; the file is damaged")
-    model = VLAE(ModelConfig.from_json(metadata["config"]))
+    model = VLAE(checked.config)
     try:
         model.load_state_dict({name: t.float() for name, t in tensors.items()})
     except RuntimeError as exc:
         raise FaceAlgebraError(f"{path}: weights do not fit the stored config ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()
-    return LoadedModel(model, json.loads(metadata["preprocess"]), json.loads(metadata.get("training", "{}")),
-                       stored_print, path)
+    return LoadedModel(model, checked.preprocess, checked.training, checked.fingerprint, path)
+
+
+def read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[tuple[int, ...], str]]]:
+    """The metadata and each tensor's (shape, dtype), read from the header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            shapes = {name: (tuple(handle.get_slice(name).get_shape()), handle.get_slice(name).get_dtype())
+                      for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise FaceAlgebraError(f"{path}: not a readable safetensors file ({exc})") from None
+    return metadata, shapes
+
+
+def check_shapes(path: Path, config: ModelConfig, shapes: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """The header's tensors must be exactly those of the network the config describes. The network is built on
+    torch's meta device, which allocates no memory, so its parameter count is known before any real build."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in VLAE(config).state_dict().items()}
+    parameters = sum(math.prod(shape) for shape in expected.values())
+    if parameters > MAX_PARAMETERS:
+        raise FaceAlgebraError(f"{path}: the model's config describes {parameters:,} weights, over the "
+                               f"{MAX_PARAMETERS:,} this tool builds")
+    if set(shapes) != set(expected):
+        missing, extra = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+        raise FaceAlgebraError(f"{path}: weights do not fit the stored config (missing: {', '.join(missing[:3]) or '-'}"
+                               f"; unexpected: {', '.join(extra[:3]) or '-'})")
+    for name, (shape, dtype) in sorted(shapes.items()):
+        if shape != expected[name]:
+            raise FaceAlgebraError(f"{path}: weights do not fit the stored config ({name} is {list(shape)}, the "
+                                   f"config needs {list(expected[name])})")
+        if dtype not in WEIGHT_DTYPES:
+            raise FaceAlgebraError(f"{path}: weight {name} is stored as {dtype}; a model stores F32, F16 or BF16")
 
 
 # ---- storage precision -----------------------------------------------------------------------------------------

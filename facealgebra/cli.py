@@ -37,6 +37,7 @@ app = typer.Typer(
     help="Edit faces with arithmetic on the hierarchical latents of an MMD Variational Ladder Autoencoder.",
 )
 
+MAX_SEED = 2 ** 63 - 1  # torch's generators take 64-bit seeds: a larger one overflowed deep inside a run
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu)"
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
@@ -76,7 +77,7 @@ def train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "
                                              "torchrun the global batch is this x the number of processes."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weight initialisation and the "
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the weight initialisation and the "
                                        "batch order (default 0)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
@@ -132,7 +133,7 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
     judges: str = typer.Option("auto", "--judges", help="auto, on or off: also judge the reconstructions' identity "
                                "(dlib) and the realism of reconstructions and prior draws (KID); auto: on a folder of "
@@ -252,6 +253,8 @@ SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's siz
 JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
 OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
+MAX_FOLDER_IMAGES = 100_000  # decode -o DIR: a file per row; more is a mistake (a 0.3 MB file held 2 million)
+DECODE_CHUNK = 256
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 model_option = typer.Option("faces", "--model", help=MODEL_HELP)
@@ -319,12 +322,9 @@ def report(path: str | Path, latents: "Latents", as_json: bool, held: Optional[s
 
 
 def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Latents", as_json: bool) -> None:
-    from facealgebra.images import MAX_PIXELS, to_pil
+    from facealgebra.images import check_picture_size, to_pil
 
-    height, width = image.shape[1] * scale, image.shape[2] * scale
-    if height * width > MAX_PIXELS:  # facealgebra itself would refuse to read it, as a possible decompression bomb
-        raise FaceAlgebraError(f"{out}: the picture would be {width}x{height} pixels, over the {MAX_PIXELS:,} "
-                               "facealgebra reads; give a smaller --size")
+    check_picture_size(out, image.shape[1] * scale, image.shape[2] * scale)
     save_output(to_pil(image, scale), out, latents, as_json)
 
 
@@ -428,19 +428,26 @@ def decode(
     check_output(out, as_json, folder=not one_file, inputs=[str(latents_path)])
 
     from facealgebra import editing
-    from facealgebra.images import grid
+    from facealgebra.images import check_picture_size, grid, grid_shape
 
     loaded = editing.load_for_editing(model, device)
     latents.check_model(loaded.fingerprint, editing.dims(loaded), str(latents_path))
-    scale = upscale_factor(size, loaded.model.cfg.image_size)
-    images = editing.decode(loaded, latents)
+    side = loaded.model.cfg.image_size
+    scale, columns = upscale_factor(size, side), math.ceil(math.sqrt(len(latents)))
+    if as_grid:  # before decoding: a grid too large to write is known from the row count alone
+        check_picture_size(out, *(scale * length for length in grid_shape(len(latents), columns, side, side)))
     if one_file:
-        picture = grid(images, columns=math.ceil(math.sqrt(len(images)))) if as_grid else images[0]
-        write_image(picture, out, scale, latents, as_json)
+        images = editing.decode(loaded, latents)
+        write_image(grid(images, columns) if as_grid else images[0], out, scale, latents, as_json)
         return
-    for row, (image, name) in enumerate(zip(images, latents.names)):
-        path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
-        write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
+    if len(latents) > MAX_FOLDER_IMAGES:
+        raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
+                               f"pictures decode writes into one folder")
+    for start in range(0, len(latents), DECODE_CHUNK):  # a chunk at a time, so memory stays bounded
+        chunk = latents.select(slice(start, start + DECODE_CHUNK))
+        for row, (image, name) in enumerate(zip(editing.decode(loaded, chunk), chunk.names), start=start):
+            path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
+            write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
 
 
 def file_stem(name: str) -> str:
@@ -455,7 +462,7 @@ def traverse(
     value_range: float = typer.Option(3.0, "--range", help="Layer K walks from -range to +range."),
     steps: int = typer.Option(9, "--steps", help="Columns per panel."),
     samples: int = typer.Option(8, "--samples", help="Rows: prior draws (or directions, with --from)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the prior draws."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the prior draws."),
     from_operand: Optional[str] = typer.Option(None, "--from", help="Keep the other layers of this image or .npz."),
     between: Optional[tuple[str, str]] = typer.Option(None, "--between", help="Interpolate from A to B instead."),
     spherical: bool = typer.Option(False, "--slerp", help="With --between: spherical, not straight, steps."),
@@ -509,12 +516,17 @@ def traverse(
     from facealgebra.images import to_pil
 
     loaded, photos = load_for_photos(model, device, align, face)
-    num_layers = loaded.model.cfg.num_layers
+    num_layers, side = loaded.model.cfg.num_layers, loaded.model.cfg.image_size
+    layers = layers or tuple(range(1, num_layers + 1))
+    rows, panels = (1, 1) if between is not None else (samples, len(layers))
+    # a photo tile is at most `size` on its longer side; a decoded face is the model's size, scaled up
+    tile_side, scale = (min(size or TILE_SIDE, max(photo.size)), 1) if photo is not None else (
+        side, upscale_factor(size, side))
+    check_traversal_size(out, rows, panels, steps, tile_side, scale)
     if between is not None:
         start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
-        codes, rows, panels = interpolate(start, end, steps, spherical), 1, 1
+        codes = interpolate(start, end, steps, spherical)
     else:
-        layers = layers or tuple(range(1, num_layers + 1))
         check_layers(layers, num_layers, "--layer")
         base = None
         if photo is not None:
@@ -522,15 +534,22 @@ def traverse(
         elif from_operand:
             base = editing.code_of(loaded, from_operand, operands[from_operand], photos)
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
-        rows, panels = samples, len(layers)
-    if photo is not None:  # every tile is the photo with that step's change
-        images, scale = editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE), 1
-    else:
-        images, scale = editing.decode(loaded, codes), upscale_factor(size, loaded.model.cfg.image_size)
+    images = (editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE) if photo is not None
+              else editing.decode(loaded, codes))
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
         write_gif([to_pil(editing.frame(images, step), scale) for step in range(steps)], gif, codes, as_json)
+
+
+def check_traversal_size(out: str, rows: int, panels: int, steps: int, tile_side: int, scale: int) -> None:
+    """Refuse a traversal grid too large to write before any code is drawn or tile decoded (the panel grid of
+    editing.panel_grid: panels side by side, a blank column between them)."""
+    from facealgebra.images import check_picture_size, grid_shape
+
+    columns = panels * steps + panels - 1
+    height, width = grid_shape(rows * columns, columns, tile_side, tile_side)
+    check_picture_size(out, height * scale, width * scale)
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser

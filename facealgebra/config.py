@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 from facealgebra.errors import FaceAlgebraError
@@ -25,6 +26,13 @@ ARCHITECTURES = ("ladder-1", "ladder-2")
 # were made with "conv".
 HEADS = ("conv", "direct")
 MAX_LAYERS = 6
+# Bounds a model file's config must keep before anything is built from it: a crafted file must not make us
+# allocate gigabytes (a base_width of 3000 built 8.5 GB of weights). The largest preset is far inside them.
+MAX_IMAGE_SIZE = 1024
+MAX_WIDTH = 4096
+MAX_LATENT_DIM = 4096
+INT_FIELDS = ("image_size", "channels", "base_width", "max_width", "stages")
+STR_FIELDS = ("reg", "arch", "heads")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class ModelConfig:
     stages: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self)
         object.__setattr__(self, "latent_dims", tuple(int(d) for d in self.latent_dims))
         if not 1 <= len(self.latent_dims) <= MAX_LAYERS:
             raise FaceAlgebraError(f"a model has 1 to {MAX_LAYERS} ladder layers, not {len(self.latent_dims)}")
@@ -51,8 +60,17 @@ class ModelConfig:
             raise FaceAlgebraError(f"latent sizes must be positive, got {list(self.latent_dims)}")
         if self.channels not in (1, 3):
             raise FaceAlgebraError(f"channels must be 1 (grey) or 3 (colour), not {self.channels}")
-        if self.image_size < 8:
-            raise FaceAlgebraError(f"image size must be at least 8 pixels, not {self.image_size}")
+        if not 8 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise FaceAlgebraError(f"image size must be 8 to {MAX_IMAGE_SIZE} pixels, not {self.image_size}")
+        if any(d > MAX_LATENT_DIM for d in self.latent_dims):
+            raise FaceAlgebraError(f"latent sizes must be at most {MAX_LATENT_DIM}, got {list(self.latent_dims)}")
+        for name in ("base_width", "max_width"):
+            if not 1 <= getattr(self, name) <= MAX_WIDTH:
+                raise FaceAlgebraError(f"{name} must be 1 to {MAX_WIDTH}, not {getattr(self, name)}")
+        if not math.isfinite(self.beta) or self.beta < 0:
+            raise FaceAlgebraError(f"beta must be a finite number >= 0, not {self.beta}")
+        if self.stages < 0:
+            raise FaceAlgebraError(f"stages must be 0 or more, not {self.stages}")
         if self.reg not in REGULARISERS:
             raise FaceAlgebraError(f"unknown regulariser {self.reg!r}: choose one of {', '.join(REGULARISERS)}")
         if self.heads not in HEADS:
@@ -81,13 +99,39 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
-        fields = json.loads(text)
+        try:
+            fields = json.loads(text)
+        except (TypeError, ValueError):
+            raise FaceAlgebraError("the model's config is not JSON") from None
+        if not isinstance(fields, dict):
+            raise FaceAlgebraError("the model's config is not a JSON object")
         unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise FaceAlgebraError(f"the model's config has fields this facealgebra does not know "
                                    f"({', '.join(unknown)}): a newer version made it")
-        fields["latent_dims"] = tuple(fields["latent_dims"])
+        if not isinstance(fields.get("latent_dims", []), list):
+            raise FaceAlgebraError("the model's config: latent_dims must be a list of whole numbers")
+        if "latent_dims" in fields:
+            fields["latent_dims"] = tuple(fields["latent_dims"])
         return cls(**fields)
+
+
+def check_types(cfg: ModelConfig) -> None:
+    """Whole numbers where the network needs them, names where it names things: a config read from a file may
+    hold anything JSON can (bool is an int to Python, and not a width)."""
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for name in INT_FIELDS:
+        if not whole(getattr(cfg, name)):
+            raise FaceAlgebraError(f"{name} must be a whole number, not {getattr(cfg, name)!r}")
+    for name in STR_FIELDS:
+        if not isinstance(getattr(cfg, name), str):
+            raise FaceAlgebraError(f"{name} must be a name, not {getattr(cfg, name)!r}")
+    if not isinstance(cfg.beta, (int, float)) or isinstance(cfg.beta, bool):
+        raise FaceAlgebraError(f"beta must be a number, not {cfg.beta!r}")
+    if not isinstance(cfg.latent_dims, (tuple, list)) or not all(whole(d) for d in cfg.latent_dims):
+        raise FaceAlgebraError(f"latent_dims must be a list of whole numbers, not {cfg.latent_dims!r}")
 
 
 @dataclass(frozen=True)

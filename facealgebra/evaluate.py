@@ -125,16 +125,25 @@ def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device 
 
 
 def layer_statistics(means: list[np.ndarray], samples: list[np.ndarray]) -> list[dict]:
-    """Per layer: MMD^2 of the posterior samples to N(0, I), and the number of active dims."""
+    """Per layer: MMD^2 of the posterior samples to N(0, I), and the number of active dims; both None (not
+    measurable) on one image, where MMD's estimator divides by zero and every variance is 0."""
+    measurable = len(means[0]) >= 2
     return [
         {
             "layer": index + 1,
             "dims": int(layer_means.shape[1]),
-            "mmd": float(mmd_to_prior(torch.from_numpy(layer_samples[:MMD_IMAGES]))),
-            "active_dims": int((layer_means.var(axis=0) > ACTIVE_VARIANCE).sum()),
+            "mmd": float(mmd_to_prior(torch.from_numpy(layer_samples[:MMD_IMAGES]))) if measurable else None,
+            "active_dims": int((layer_means.var(axis=0) > ACTIVE_VARIANCE).sum()) if measurable else None,
         }
         for index, (layer_means, layer_samples) in enumerate(zip(means, samples))
     ]
+
+
+def probed(values: np.ndarray, seed: int) -> bool:
+    """Whether a label can be probed: two values or more, and folds that leave every fit set two images or more
+    (3 images of 3 values all sit in one fold, leaving nothing to fit)."""
+    fold = stratified_folds(values, PROBE_FOLDS, seed)
+    return len(np.unique(values)) > 1 and all((fold != k).sum() >= 2 for k in np.unique(fold))
 
 
 # ---- mutual information and MIG --------------------------------------------------------------------------------
@@ -386,7 +395,7 @@ def arithmetic_scores(encode: Encoder, decode: Decoder, render: Renderer, factor
     rng = np.random.default_rng(seed)
     results = {}
     for factor, count in factors.items():
-        if count < 2:
+        if count < 2 or factor not in holding_layer:  # the data was too small to find the factor's layer
             continue
         layer = holding_layer[factor] - 1
         scores: dict[str, list[np.ndarray]] = {"psnr": [], "psnr_layer": [], "psnr_unedited": [],
@@ -432,7 +441,7 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                                f"needs {expected}")
     subset = np.sort(np.random.default_rng(seed).permutation(len(data))[:EVAL_IMAGES])
     labels = {name: values[subset] for name, values in data.labels.items()}
-    probe_labels = {name: values for name, values in labels.items() if len(np.unique(values)) > 1}
+    probe_labels = {name: values for name, values in labels.items() if probed(values, seed)}
     renderer_batches = (-(-ARITHMETIC_TRIPLES // BATCH_SIZE) + 1) * len(data.factor_names) if has_renderer(data) else 0
     progress = CountProgress("evaluate", -(-len(subset) // BATCH_SIZE)
                              + cfg.num_layers * len(probe_labels) + renderer_batches)
@@ -490,9 +499,12 @@ def report_lines(result: dict) -> list[str]:
              f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB (the model trained on "
              f"{result['training_data']}: held out only if that excludes these images)", ""]
     lines += table(["layer", "dims", "active", "MMD^2"], [
-        [name, str(layer["dims"]), str(layer["active_dims"]), f"{layer['mmd']:.4f}"]
+        [name, str(layer["dims"]), "-" if layer["active_dims"] is None else str(layer["active_dims"]),
+         "-" if layer["mmd"] is None else f"{layer['mmd']:.4f}"]
         for name, layer in zip(layer_names, result["layers"])])
-    if not any(layer["active_dims"] for layer in result["layers"]):
+    if result["layers"][0]["mmd"] is None:
+        lines.append(f"active dims and MMD^2: not measurable on {result['images']} image (they need 2 or more)")
+    elif not any(layer["active_dims"] for layer in result["layers"]):
         lines.append(f"no active dims (posterior-mean variance over {ACTIVE_VARIANCE} in no dim): the usual sign of "
                      "posterior collapse")
     if "factors" in result:
@@ -523,7 +535,7 @@ def report_lines(result: dict) -> list[str]:
         lines += table(["factor", "chance", "accuracy"], [
             [name, f"{score['chance']:.3f}", f"{score['accuracy']:.3f}"]
             for name, score in result["factor_reconstruction"].items()])
-    if "arithmetic" in result:
+    if result.get("arithmetic"):
         lines += ["", "arithmetic PSNR (dB): decode(z_a - z_b + z_c) against the rendered truth"]
         lines += table(["factor", "layer", "all layers", "that layer", "unedited", "reconstruction"], [
             [name, f"z{score['layer']}", f"{score['psnr']:.2f}", f"{score['psnr_layer']:.2f}",

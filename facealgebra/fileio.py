@@ -150,6 +150,20 @@ def remove_stale_temps(folder: Path, names: str) -> None:
 
 # ---- a folder's lock -------------------------------------------------------------------------------------------
 LOCK_FILE = ".lock"
+# The descriptors of the flocks this process holds. A forked worker shares them, and a flock lasts while any
+# process has its descriptor: workers orphaned by a SIGKILL of their parent kept --out and the cache locked. A
+# worker closes these at start (data/cache.py).
+HELD_LOCKS: set[int] = set()
+
+
+@contextlib.contextmanager
+def held_lock(handle) -> Iterator[None]:
+    """Register an open, flocked file's descriptor in HELD_LOCKS while it is held."""
+    HELD_LOCKS.add(handle.fileno())
+    try:
+        yield
+    finally:
+        HELD_LOCKS.discard(handle.fileno())
 
 
 @contextlib.contextmanager
@@ -170,4 +184,5 @@ def folder_lock(folder: Path, label: str) -> Iterator[None]:
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        yield
+        with held_lock(handle):
+            yield

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.fileio import write_bytes_atomic
 
+GRID_PADDING = 2  # pixels between the tiles of a grid
 MAX_PIXELS = 50_000_000  # larger photos are refused as possible decompression bombs (Pillow warns at 89M)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
@@ -148,12 +149,25 @@ def save_image(image: Image.Image, destination: str) -> None:
         write_bytes_atomic(destination, data)
 
 
-def grid(images: np.ndarray, columns: int, padding: int = 2, fill: int = 255) -> np.ndarray:
+def grid_shape(count: int, columns: int, height: int, width: int, padding: int = GRID_PADDING) -> tuple[int, int]:
+    """(height, width) of the picture grid() makes of `count` tiles of height x width, known before any tile is."""
+    rows = -(-count // columns)
+    return rows * (height + padding) + padding, columns * (width + padding) + padding
+
+
+def check_picture_size(out: str | os.PathLike, height: int, width: int) -> None:
+    """Refuse an output picture larger than facealgebra reads: checked before its tiles are made, since a grid of
+    10 million tiles took 11 GB to make before it was found too large."""
+    if height * width > MAX_PIXELS:  # facealgebra itself would refuse to read it, as a possible decompression bomb
+        raise FaceAlgebraError(f"{out}: the picture would be {width}x{height} pixels, over the {MAX_PIXELS:,} "
+                               "facealgebra reads; give a smaller --size")
+
+
+def grid(images: np.ndarray, columns: int, padding: int = GRID_PADDING, fill: int = 255) -> np.ndarray:
     """Tile (N, C, H, W) images row by row into one (C, H', W') image with `padding` pixels between tiles."""
     count, channels, height, width = images.shape
-    rows = -(-count // columns)
     canvas = np.full(
-        (channels, rows * (height + padding) + padding, columns * (width + padding) + padding),
+        (channels, *grid_shape(count, columns, height, width, padding)),
         fill if images.dtype == np.uint8 else fill / 255.0, dtype=images.dtype,
     )
     for index, tile in enumerate(images):

@@ -7,6 +7,7 @@ objects is refused rather than executed. numpy only: no torch on this path.
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ LATENTS_FORMAT = "facealgebra-latents/1"
 # Codes follow the prior N(0, I): a strong edit reaches tens. Far beyond, the decoder draws noise (or overflows into
 # NaN), so a value outside +-MAX_CODE is refused as no code at all.
 MAX_CODE = 1e4
+# A latents file is read whole. Its zip directory and each .npy header say how large it will become, so both are
+# checked first: a 2.3 MB deflated file once expanded to 5.3 GB before it was refused. 1 GiB holds the codes and
+# names of millions of faces.
+MAX_UNPACKED_BYTES = 1 << 30
 
 
 def stray_value(z: np.ndarray) -> float | None:
@@ -87,6 +92,7 @@ class Latents:
             raise FaceAlgebraError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
         if not zipfile.is_zipfile(path):  # else numpy takes any other bytes for a pickle and says so
             raise FaceAlgebraError(f"{path}: not a latents .npz (not a zip archive)")
+        check_members(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files}
@@ -105,9 +111,57 @@ class Latents:
             latents = cls(layers, tuple(arrays["names"].tolist()), str(arrays["fingerprint"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise FaceAlgebraError(f"{path}: damaged latents file ({exc})") from None
+        if not len(latents) or not latents.layers:
+            raise FaceAlgebraError(f"{path}: holds no latents")
         for layer, z in enumerate(latents.layers, start=1):
             value = stray_value(z)
             if value is not None:
                 raise FaceAlgebraError(f"{path}: z{layer} holds {value:g}, which is no code (codes are finite and "
                                        f"within +-{MAX_CODE:g}); make the file again with encode or arith")
         return latents
+
+
+def check_members(path: Path) -> None:
+    """Refuse, before reading any array, a latents file that would unpack to more than MAX_UNPACKED_BYTES, or
+    whose arrays are not what latents are: real floating-point codes, text names. Only the zip directory and each
+    .npy header are read (numpy allocates the array a header describes before reading its bytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            unpacked = sum(member.file_size for member in members)
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise FaceAlgebraError(f"{path}: would unpack to {unpacked:,} bytes, over the {MAX_UNPACKED_BYTES:,} "
+                                       f"a latents file may hold")
+            for member in members:
+                with archive.open(member) as handle:
+                    shape, dtype = npy_header(handle)
+                check_array(path, member, shape, dtype)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise FaceAlgebraError(f"{path}: not a latents .npz ({exc})") from None
+
+
+def npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f".npy version {version} is not one numpy writes for latents")
+    return shape, dtype
+
+
+def check_array(path: Path, member: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    name = member.filename.removesuffix(".npy")
+    if dtype.hasobject:
+        raise FaceAlgebraError(f"{path}: holds pickled objects, which are never loaded; write latents with "
+                               f"`facealgebra encode`")
+    if math.prod(shape) * dtype.itemsize > member.file_size:  # the header promises more than the member holds
+        raise FaceAlgebraError(f"{path}: {name} is damaged (its header says {list(shape)} of {dtype}, more than "
+                               f"its {member.file_size:,} bytes)")
+    if name[:1] == "z" and name[1:].isdecimal():
+        if dtype.kind == "c":
+            raise FaceAlgebraError(f"{path}: {name} holds complex numbers; codes are real (make the file again "
+                                   f"with encode or arith)")
+        if dtype.kind != "f":
+            raise FaceAlgebraError(f"{path}: {name} holds {dtype}; codes are floating-point numbers")

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from facealgebra.data import packaged_file
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.packaged import packaged_file
 
 INSTALL_HINT = "pip install 'facealgebra[align]'"
 

@@ -353,17 +353,7 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
     model.to(device, memory_format=torch.channels_last).train()
     trained = wrap(model, ranks, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
-    start_step, wall_before = 0, 0.0
-    if saved_state:
-        optimizer.load_state_dict(saved_state.optimizer)
-        start_step = saved_state.step
-        restore_rng(saved_state.rng_states, device)
-        wall_before = float(saved_state.extra.get("wall_seconds", 0.0))
-        for group in optimizer.param_groups:
-            group["lr"] = train_cfg.lr
-        if ranks.is_main:
-            drop_metrics_after(job.out / METRICS_FILE, start_step)
-        log(f"resuming {job.out} from step {start_step}")
+    start_step, wall_before = resume_from(saved_state, optimizer, train_cfg.lr, job, device, ranks, log)
     if start_step >= train_cfg.steps:
         raise FaceAlgebraError(f"--steps {train_cfg.steps}: the run in {job.out} is already at step {start_step}")
 
@@ -396,13 +386,8 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
         saved_step = step
         if not ranks.is_main:
             return
-        training = {
-            "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
-            "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
-            "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive,
-            "wall_seconds": round(wall, 1), "processes": ranks.world_size, "device": device_description(device),
-            "version": __version__, "final": record, **started_from,
-        }
+        training = {**training_record(job, train_cfg, step, global_batch, wall, ranks, device), "final": record,
+                    **started_from}
         # One commit for the pair (see atomic_files): a save cut short at any point leaves, once the next run has
         # finished it, a model and a trainer state of one step; the state names its model's fingerprint as well.
         with atomic_files(model_path, state_path) as (model_tmp, state_tmp):
@@ -486,6 +471,34 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
                 sink.close()
     log(f"saved {model_path} at step {step} ({wall_before + time.perf_counter() - started:.0f} s of training)")
     return record
+
+
+def resume_from(saved_state: TrainState | None, optimizer: torch.optim.Optimizer, lr: float, job: TrainJob,
+                device: torch.device, ranks: Ranks, log: Callable[[str], None]) -> tuple[int, float]:
+    """(step, wall seconds) the run starts from: (0, 0) for a new run; a resumed run's optimizer, RNG and metrics
+    restored to its saved step, at the learning rate of this run."""
+    if not saved_state:
+        return 0, 0.0
+    optimizer.load_state_dict(saved_state.optimizer)
+    restore_rng(saved_state.rng_states, device)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if ranks.is_main:
+        drop_metrics_after(job.out / METRICS_FILE, saved_state.step)
+    log(f"resuming {job.out} from step {saved_state.step}")
+    return saved_state.step, float(saved_state.extra.get("wall_seconds", 0.0))
+
+
+def training_record(job: TrainJob, train_cfg: TrainConfig, step: int, global_batch: int, wall: float, ranks: Ranks,
+                    device: torch.device) -> dict:
+    """The model file's record of how it was trained, as of `step`."""
+    return {
+        "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
+        "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
+        "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive,
+        "wall_seconds": round(wall, 1), "processes": ranks.world_size, "device": device_description(device),
+        "version": __version__,
+    }
 
 
 def load_initial(path_or_name: str) -> LoadedModel:

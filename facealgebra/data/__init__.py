@@ -8,15 +8,15 @@ decoded photos go through the uint8 cache (data/cache.py) so that each is decode
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl
 
 import numpy as np
 
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.packaged import packaged_file  # noqa: F401  (the sources find their packaged data through data)
+from facealgebra.specs import parse_spec  # noqa: F401  (the sources and the CLI read specs through data)
 
 
 @dataclass
@@ -75,16 +75,6 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return decorator
 
 
-def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
-    body, _, query = spec.partition("?")
-    name, colon, argument = body.partition(":")
-    try:
-        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    except ValueError:
-        raise FaceAlgebraError(f"data {spec!r}: cannot parse options {query!r} (expected key=value&...)") from None
-    return name, (argument if colon else None), options
-
-
 def load_data(spec: str, image_size: int, channels: int | None = None) -> ImageSet:
     """Resolve SPEC to an ImageSet at `image_size` (and `channels`, when given; else the source's own).
     `SPEC+SPEC+...` joins several sources that prepare their images alike (as stylegan and celeba-sample do)."""
@@ -141,16 +131,6 @@ def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
     if name not in SOURCES:
         raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
     return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
-
-
-def packaged_file(package: str, relative: str, install: str) -> Path:
-    """A data file shipped inside an installed package, found by path: find_spec does not import the package."""
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0]) / relative if locations else None
-    if path is None or not path.exists():
-        raise FaceAlgebraError(f"{package}/{relative} not found: install it with pip install {install}")
-    return path
 
 
 def _import_sources() -> None:

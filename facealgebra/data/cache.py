@@ -18,10 +18,12 @@ about 1% of the decoding it saves (2,000 JPEG photos at 64x64: 0.09 s against 7.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import math
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,13 +35,14 @@ import numpy as np
 
 from facealgebra import faults
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.fileio import atomic_path, check_writable_dir
+from facealgebra.fileio import HELD_LOCKS, atomic_path, check_writable_dir, held_lock
 from facealgebra.images import load_for_model
 from facealgebra.progress import CountProgress
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent ends
 SERIAL_BELOW = 256  # fewer items than this are not worth starting worker processes for
 CHUNK = 64
 INDEX_FORMAT = "facealgebra-cache/2"
@@ -63,12 +66,25 @@ def parallel_imap(function: Callable[..., Result], items: list[Item], descriptio
                 progress.advance()
                 yield result
             return
-        with ProcessPoolExecutor(worker_count()) as pool:
+        with ProcessPoolExecutor(worker_count(), initializer=bind_to_parent, initargs=(os.getpid(),)) as pool:
             for result in pool.map(call, items, chunksize=CHUNK):
                 progress.advance()
                 yield result
     finally:
         progress.close()
+
+
+def bind_to_parent(parent: int) -> None:
+    """A decoding worker's start: die with the process that started it, and let go of its locks. A SIGKILLed
+    build left its forked workers blocked on a pipe for ever, holding --out/.lock and the cache's build lock."""
+    for descriptor in HELD_LOCKS:  # the parent's flocks, shared by fork: the worker never needs them
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _call_with(function: Callable[..., Result], args: tuple, item: Item) -> Result:
@@ -154,7 +170,8 @@ def build_lock(path: Path, array_path: Path) -> Iterator[None]:
         except BlockingIOError:
             print(f"waiting for another process to finish the image cache {array_path}", file=sys.stderr)
             fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        with held_lock(handle):
+            yield
 
 
 # ---- reading and checking an entry -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import numpy as np
 from facealgebra import faults
 from facealgebra.data import DataRequest, ImageSet, register
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.specs import WHOLE_NUMBER
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -274,11 +275,11 @@ def generated_faces(start: int, count: int, psi: float = DEFAULT_PSI) -> np.ndar
 # ---- the data source -------------------------------------------------------------------------------------------
 def parse_request(request: DataRequest) -> tuple[int, int, float]:
     count_text = request.argument or ""
-    if not count_text.isdigit() or not 1 <= int(count_text) <= MAX_FACES:
+    if not WHOLE_NUMBER.fullmatch(count_text) or not 1 <= int(count_text) <= MAX_FACES:
         raise FaceAlgebraError(f"data {request.spec!r}: give the number of faces, a whole number from 1 to "
                                f"{MAX_FACES}, as stylegan:N (not {count_text!r})")
     start_text = request.option("start", "0")
-    if not start_text.isdigit() or int(start_text) + int(count_text) > MAX_FACES:
+    if not WHOLE_NUMBER.fullmatch(start_text) or int(start_text) + int(count_text) > MAX_FACES:
         raise FaceAlgebraError(f"data {request.spec!r}: start must be a whole number from 0, with start + N at most "
                                f"{MAX_FACES}, not {start_text!r}")
     psi_text = request.option("psi", str(DEFAULT_PSI))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from facealgebra.data import DataRequest, ImageSet, register
+from facealgebra.specs import whole_number
+
+MAX_COUNT = 100_000  # blobs for tests and smoke runs; 100,000 of 64 x 64 colour take 1.2 GB already
 
 
 @register("synthetic")
 def load_synthetic(request: DataRequest) -> ImageSet:
-    count = int(request.argument or 256)
+    count = whole_number(request.argument or "256", request.spec, "N", 1, MAX_COUNT)
     channels = request.channels or 1
     size = request.image_size
     rng = np.random.default_rng(0)

@@ -23,6 +23,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from facealgebra.data import DataRequest, ImageSet, register
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.specs import whole_number
 
 FACTORS: dict[str, int] = {
     "background": 4,
@@ -37,6 +38,7 @@ FACTORS: dict[str, int] = {
     "head_position": 5,
 }
 DEFAULT_COUNT = 20_000
+MAX_COUNT = 10_000_000  # faces are rendered once into the uint8 cache: 10 M at 64 x 64 would be 120 GB already
 SUPERSAMPLE = 4
 SEED = 20240603  # fixes the dataset: face i is the same face on every machine and in every version
 
@@ -152,14 +154,10 @@ def render_index(index: int, size: int, channels: int) -> np.ndarray:
 def load_toyfaces(request: DataRequest) -> ImageSet:
     from facealgebra.data.cache import cached_decode
 
-    count_text = request.argument or str(DEFAULT_COUNT)
-    if not count_text.isdigit() or int(count_text) < 1:
-        raise FaceAlgebraError(f"data {request.spec!r}: N must be a positive whole number, not {count_text!r}")
-    count = int(count_text)
-    start_text = request.option("start", "0")  # faces start..start+N-1: a held-out set beside a training set
-    if not start_text.isdigit():
-        raise FaceAlgebraError(f"data {request.spec!r}: start must be a whole number, not {start_text!r}")
-    indices = list(range(int(start_text), int(start_text) + count))
+    count = whole_number(request.argument or str(DEFAULT_COUNT), request.spec, "N", 1, MAX_COUNT)
+    # faces start..start+N-1: a held-out set beside a training set
+    start = whole_number(request.option("start", "0"), request.spec, "start", 0, MAX_COUNT)
+    indices = list(range(start, start + count))
     size, channels = request.image_size, request.channels or 3
     recipe = {"crop_fraction": 1.0, "size": size, "channels": channels, "range": [0, 1]}
     # the renderer's own source is part of the key, so editing this file re-renders instead of reading stale faces
