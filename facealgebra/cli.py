@@ -715,6 +715,7 @@ def stop_on_termination_signals() -> None:
 def main(argv: list[str] | None = None) -> None:
     argv, debug = take_debug(list(sys.argv[1:] if argv is None else argv))
     command = get_command(app)
+    argv = terms_as_written(command, argv)
     try:
         # make_context and invoke, not click's main(): main() turns any EOFError into Abort ("interrupted")
         with command.make_context("facealgebra", argv) as context:
@@ -741,6 +742,35 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001  (our bug or the machine's: still one line, unless --debug)
         code = fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1, debug)
     sys.exit(code)
+
+
+def terms_as_written(command, argv: list[str]) -> list[str]:
+    """arith's expression, every term as written: a negative weight such as `-1.5*vectors/smile.npz` starts with
+    '-', and click would read it as a cluster of short options (its 'o' becoming -o). So each word of an arith
+    command line that is not one of arith's own options (or such an option's value) moves, in order, after a
+    `--`, where click takes it as an argument whatever its letters."""
+    position = next((index for index, word in enumerate(argv) if not word.startswith("-")), None)
+    if position is None or argv[position] != "arith":
+        return argv
+    takes_value = {"-h": False, "--help": False}
+    for param in command.commands["arith"].params:
+        if param.param_type_name == "option":
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+    options, terms, words = [], [], iter(argv[position + 1:])
+    for word in words:
+        if word == "--":
+            terms += words
+        elif word in takes_value:
+            value = next(words, None) if takes_value[word] else ""
+            if value is None:  # an option missing its value: click says so
+                return argv
+            options += [word, value] if takes_value[word] else [word]
+        elif word.startswith("--") and word.split("=", 1)[0] in takes_value:  # --out=x.png
+            options.append(word)
+        else:
+            terms.append(word)
+    return [*argv[:position + 1], *options, *(["--", *terms] if terms else [])]
 
 
 def take_debug(argv: list[str]) -> tuple[list[str], bool]:

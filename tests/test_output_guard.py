@@ -73,11 +73,11 @@ def test_traverse_never_writes_over_its_from_or_between_photo(tiny_model, tmp_pa
 
 
 # ---- 3: eval's --json and --plot onto the model ----------------------------------------------------------------
-@pytest.mark.parametrize("option", ["--json", "--plot"])
-def test_eval_never_writes_its_report_over_the_model(tiny_model, tmp_path, option):
+@pytest.mark.parametrize("option, data", [("--json", "synthetic:20"), ("--plot", "toyfaces:40")])  # factors to plot
+def test_eval_never_writes_its_report_over_the_model(tiny_model, tmp_path, option, data):
     model = Path(shutil.copy(tiny_model, tmp_path / "m.safetensors"))
     before = model.read_bytes()
-    result = run_cli("eval", "--model", model, "--data", "synthetic:20", option, model, "--device", "cpu")
+    result = run_cli("eval", "--model", model, "--data", data, option, model, "--device", "cpu")
     assert_refused_and_kept(result, model, before, "m.safetensors", "input")
 
 
@@ -170,3 +170,15 @@ def test_a_hard_link_to_an_input_is_that_input(tiny_model, tmp_path):
     result = run_cli("arith", photo, "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", tmp_path / "same.png",
                      *model_args(tiny_model))
     assert_refused_and_kept(result, photo, before, "same.png", "input")
+
+
+# ---- 26: a negative weight is a term, whatever letters its path holds -----------------------------------------
+@pytest.mark.parametrize("term", ["-1.5*{tmp}/vectors/smile.npz", "-0.5*{tmp}/0-f1-su-ph.png"])
+def test_a_negative_weight_term_reaches_the_expression_whole(tiny_model, tmp_path, term):
+    photo = picture(tmp_path / "face.png")
+    codes_file(tiny_model, tmp_path / "vectors" / "smile.npz")
+    picture(tmp_path / "0-f1-su-ph.png", 90)
+    result = run_cli("arith", photo, "+", term.format(tmp=tmp_path), "-o", tmp_path / "out.png",
+                     *model_args(tiny_model))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out.png").size == (20, 20)
