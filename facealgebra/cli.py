@@ -39,6 +39,16 @@ app = typer.Typer(
 )
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu)"
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def device_name(value: str) -> str:
+    """--device checked as it is parsed, before any model (or torch) loads; select_device checks what exists."""
+    if not DEVICE_NAME.fullmatch(value):
+        raise FaceAlgebraError(f"--device {value!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
 
@@ -79,7 +89,7 @@ def train(
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weight initialisation and the "
                                        "batch order (default 0)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     init: Optional[str] = typer.Option(None, "--init", help="Start a new run from this model's weights (a path, "
                                        "run folder or bundled name) with a fresh optimizer, e.g. to fine-tune a "
@@ -132,7 +142,7 @@ def evaluate(
     data: str = typer.Option(..., "--data", help="Data SPEC to measure on, e.g. mnist?split=test, toyfaces:5000."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name),
     seed: int = typer.Option(0, "--seed", help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
 ) -> None:
@@ -209,7 +219,7 @@ FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (defau
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 model_option = typer.Option("faces", "--model", help=MODEL_HELP)
-device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
+device_option = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
 align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
@@ -552,7 +562,7 @@ def arith(
     if batch:
         if panel:
             raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
-        jobs = batch_outputs(expand_inputs([STDIN]), out, decoded)
+        jobs = batch_outputs(expand_inputs([STDIN], must_exist=False), out, decoded)
         written, folders = [destination for _, destination in jobs], [out]
     else:
         jobs = [(None, out)]
@@ -567,17 +577,21 @@ def arith(
     loaded, photos = load_for_photos(model, device, align, face, strict)
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
-    results, skipped = [], []
+    ready, skipped = [], []  # every photo is read and its faces found before the first output is written
     for path, destination in jobs:
         name = str(path) if path is not None else terms[target].operand if target is not None else None
         try:
             photo = None if name is None else load_image(path) if path is not None else operands[name]
             faces = edit.faces_of(photo, name, every_face) if photo is not None else []
-        except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
+        except FaceAlgebraError as exc:  # a missing, unreadable or faceless photo does not stop a batch
             if strict or path is None:
                 raise
             skipped.append(str(exc))
             continue
+        ready.append((path, destination, photo if path is None else None, faces))  # a batch's photos: read again
+    results = []
+    for path, destination, photo, faces in ready:
+        photo = load_image(path) if path is not None else photo
         rows = edit.apply(faces)
         result = editing.stack([after for _, after, _ in rows]) if rows else edit.without_photo()
         results.append(result)

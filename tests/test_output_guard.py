@@ -182,3 +182,63 @@ def test_a_negative_weight_term_reaches_the_expression_whole(tiny_model, tmp_pat
                      *model_args(tiny_model))
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "out.png").size == (20, 20)
+
+
+# ---- 20: a batch treats a missing photo as an unreadable one, and --strict stops before writing -----------------
+def test_a_missing_photo_on_stdin_is_skipped_and_counted_like_an_unreadable_one(tiny_model, tmp_path):
+    good = picture(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "junk.png").write_bytes(b"not a picture")
+    paths = [good, tmp_path / "in" / "gone.png", tmp_path / "in" / "junk.png"]
+    result = run_cli("arith", "-", "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", tmp_path / "out",
+                     *model_args(tiny_model), input="".join(f"{path}\n" for path in paths).encode())
+    assert result.returncode == 0, result.stderr
+    assert "skipped 2 of 3 photos" in result.stderr and "gone.png" in result.stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_strict_refuses_a_batch_before_writing_any_of_it(tiny_model, tmp_path):
+    good = picture(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "junk.png").write_bytes(b"not a picture")
+    result = run_cli("arith", "-", "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", tmp_path / "out",
+                     "--strict", *model_args(tiny_model), input=f"{good}\n{tmp_path / 'in' / 'junk.png'}\n".encode())
+    assert_usage_error(result, "junk.png")
+    assert not (tmp_path / "out" / "a.png").exists()
+
+
+# ---- 21: rough edges ---------------------------------------------------------------------------------------------
+def test_a_batch_writes_into_an_existing_folder_named_like_a_photo(tiny_model, tmp_path):
+    photo = picture(tmp_path / "in" / "a.png")
+    (tmp_path / "edited.jpg").mkdir()
+    result = run_cli("arith", "-", "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", f"{tmp_path}/edited.jpg/",
+                     *model_args(tiny_model), input=f"{photo}\n".encode())
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "edited.jpg" / "a.png").is_file()
+
+
+def test_gif_is_written_as_its_suffix_says_or_refused(tiny_model, tmp_path):
+    result = run_cli("traverse", "--layer", "1", "--steps", "2", "--samples", "1", "-o", tmp_path / "grid.png",
+                     "--gif", tmp_path / "anim.png", *model_args(tiny_model))
+    assert_usage_error(result, "anim.png", "gif")
+    assert not (tmp_path / "grid.png").exists() and not (tmp_path / "anim.png").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["traverse", "--layer", "1", "-o", "{tmp}/grid.xyz"], ".xyz"),
+    (["arith", "{tmp}/a.png", "-o", "{tmp}/out.png", "--device", "gpu"], "--device"),
+])
+def test_a_bad_suffix_or_device_is_refused_before_torch_loads(tiny_model, tmp_path, args, fragment):
+    import subprocess
+    import sys
+
+    picture(tmp_path / "a.png")
+    argv = [arg.format(tmp=tmp_path) for arg in args] + ["--model", str(tiny_model)]
+    probe = ("import sys\nfrom facealgebra.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n"
+             "    print('torch' in sys.modules, exit.code)\n")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["False", "2"], result.stderr
+    assert fragment in result.stderr
+
+
+def test_an_unknown_data_option_is_refused(tiny_model, tmp_path):
+    result = run_cli("eval", "--model", tiny_model, "--data", "synthetic:20?x=1", "--device", "cpu")
+    assert_usage_error(result, "x", "unknown option")
