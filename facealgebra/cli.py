@@ -58,6 +58,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def warn(message: Optional[str]) -> None:
+    if message:
+        say(f"warning: {message}")
+
+
 def print_version(value: bool) -> None:
     if value:
         from facealgebra import __version__
@@ -218,6 +223,7 @@ OUT_IMAGE_HELP = "Output PNG; - writes the PNG bytes to stdout."
 FACE_HELP = "Which face of a photo to use, numbered from 1, left to right (default: the largest)."
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
+MAX_GRID_WIDTH = 4096  # traverse --from PHOTO: tiles shrink below TILE_SIDE (by default) to keep the grid this wide
 model_option = typer.Option("faces", "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
@@ -280,11 +286,13 @@ def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Late
     save_output(to_pil(image, scale), out, latents, as_json)
 
 
-def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_json: bool) -> None:
-    """Write an output picture (in the format its suffix names) and say where it went."""
+def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_json: bool,
+                like: Optional["Image.Image"] = None) -> None:
+    """Write an output picture (in the format its suffix names; `like`: the photo it is an edit of, whose profile,
+    EXIF and JPEG tables it keeps) and say where it went."""
     from facealgebra.images import save_image
 
-    save_image(image, str(out))
+    save_image(image, str(out), like)
     report(out, latents, as_json, f"{image.width}x{image.height}")
 
 
@@ -425,7 +433,8 @@ def traverse(
     model: str = model_option,
     device: str = device_option,
     size: Optional[int] = typer.Option(None, "--size", help=SIZE_HELP + " With --from PHOTO: the longer side of "
-                                       f"each photo tile (default {TILE_SIDE})."),
+                                       f"each photo tile (default {TILE_SIDE}, less where the grid would be over "
+                                       f"{MAX_GRID_WIDTH} pixels wide)."),
     as_json: bool = json_option,
     align: str = align_option,
     face: Optional[int] = face_option,
@@ -487,7 +496,9 @@ def traverse(
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
         rows, panels = samples, len(layers)
     if photo is not None:  # every tile is the photo with that step's change
-        images, scale = editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE), 1
+        columns = panels * steps + panels - 1  # panel_grid: a blank column between panels, 2 pixels around each
+        side = size or max(16, min(TILE_SIDE, (MAX_GRID_WIDTH - 2) // columns - 2))  # all layers stay viewable
+        images, scale = editing.photo_tiles(loaded, photo, base, placement, codes, side), 1
     else:
         images, scale = editing.decode(loaded, codes), upscale_factor(size, loaded.model.cfg.image_size)
     images = images.reshape(rows, panels, steps, *images.shape[1:])
@@ -533,7 +544,7 @@ def arith(
 
     from facealgebra.algebra import STDIN, edited_term, parse, parse_layers
     from facealgebra.align import check_align_options
-    from facealgebra.images import load_image, output_format
+    from facealgebra.images import check_editable, load_image, output_format
     from facealgebra.operands import expand_inputs, read_operand
 
     check_align_options(align, face)
@@ -559,6 +570,8 @@ def arith(
         raise FaceAlgebraError(f"--size {size} draws the model's picture larger; an edited photo keeps its own "
                                "size (add --decoded for the model's picture)")
     batch = target is not None and terms[target].operand == STDIN
+    if target is not None and not batch and not decoded:
+        check_editable(operands[terms[target].operand], terms[target].operand)  # refused before the model loads
     if batch:
         if panel:
             raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
@@ -582,6 +595,8 @@ def arith(
         name = str(path) if path is not None else terms[target].operand if target is not None else None
         try:
             photo = None if name is None else load_image(path) if path is not None else operands[name]
+            if photo is not None and not decoded:
+                warn(check_editable(photo, name))
             faces = edit.faces_of(photo, name, every_face) if photo is not None else []
         except FaceAlgebraError as exc:  # a missing, unreadable or faceless photo does not stop a batch
             if strict or path is None:
@@ -601,7 +616,7 @@ def arith(
                 image = edit.panel(rows[0][0] if rows else None, image, expected, compare or [])
             write_image(image, destination, scale, result, as_json)
         else:
-            save_output(editing.edit_photo(loaded, photo, rows, strength), destination, result, as_json)
+            save_output(editing.edit_photo(loaded, photo, rows, strength), destination, result, as_json, photo)
     if skipped:
         say(f"skipped {len(skipped)} of {len(jobs)} photos: {'; '.join(skipped)}")
         if not results:

@@ -110,7 +110,8 @@ def editable_pixels(photo: Image.Image) -> tuple[np.ndarray, Image.Image | None]
     """uint8 (H, W, 1 or 3) pixels to edit, and the alpha channel to put back (None when the photo has none)."""
     alpha = None
     if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
-        alpha = photo.convert("RGBA").getchannel("A")
+        photo = photo.convert("RGBA")  # a palette's transparency (bytes) would warn on the way to RGB
+        alpha = photo.getchannel("A")
     grey = photo.mode in ("1", "L", "LA", *SIXTEEN_BIT)
     base = to_mode(photo, 1) if photo.mode in SIXTEEN_BIT else photo.convert("L" if grey else "RGB")
     pixels = np.array(base, dtype=np.uint8)

@@ -242,3 +242,92 @@ def test_a_bad_suffix_or_device_is_refused_before_torch_loads(tiny_model, tmp_pa
 def test_an_unknown_data_option_is_refused(tiny_model, tmp_path):
     result = run_cli("eval", "--model", tiny_model, "--data", "synthetic:20?x=1", "--device", "cpu")
     assert_usage_error(result, "x", "unknown option")
+
+
+# ---- 16, 19, 22, 23: photos kept whole -----------------------------------------------------------------------
+def edit_args(tiny_model: Path, tmp_path: Path, photo: Path, out: Path) -> list[str]:
+    return ["arith", photo, "+", codes_file(tiny_model, tmp_path / "v.npz"), "-o", out, *model_args(tiny_model)]
+
+
+def square(shade: int = 180) -> np.ndarray:
+    pixels = np.zeros((20, 20, 3), np.uint8)
+    pixels[5:15, 6:14] = shade
+    return pixels
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_edited_photo_keeps_its_colour_profile_and_exif(tiny_model, tmp_path, suffix):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # anything but sRGB's default
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(square()).save(photo, quality=80, icc_profile=profile, exif=exif.tobytes())
+    out = tmp_path / f"out{suffix}"
+    result = run_cli(*edit_args(tiny_model, tmp_path, photo, out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as edited:
+        assert edited.info.get("icc_profile") == profile
+        assert edited.getexif().get(0x010F) == "Canon"
+
+
+def test_a_jpeg_edited_to_jpeg_keeps_its_quantisation(tiny_model, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(square()).save(photo, quality=60)
+    out = tmp_path / "out.jpg"
+    result = run_cli(*edit_args(tiny_model, tmp_path, photo, out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(photo) as original, Image.open(out) as edited:
+        assert edited.quantization == original.quantization
+
+
+def test_a_16_bit_photo_is_refused_rather_than_flattened(tiny_model, tmp_path):
+    photo = tmp_path / "deep.png"
+    Image.fromarray(np.full((20, 20), 3000, np.uint16)).save(photo)
+    result = run_cli(*edit_args(tiny_model, tmp_path, photo, tmp_path / "out.png"))
+    assert_usage_error(result, "deep.png", "8 bits")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_an_animation_is_edited_with_one_line_of_warning(tiny_model, tmp_path):
+    photo = tmp_path / "anim.gif"
+    frames = [Image.fromarray(square()), Image.fromarray(square(90))]
+    frames[0].save(photo, save_all=True, append_images=frames[1:])
+    result = run_cli(*edit_args(tiny_model, tmp_path, photo, tmp_path / "out.png"))
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "frame" in line] == \
+        [f"warning: {photo}: an animation of 2 frames; only its first frame is edited"]
+
+
+def test_a_palette_photo_with_transparency_brings_no_pillow_warning(tiny_model, tmp_path):
+    photo = tmp_path / "palette.png"
+    palette = Image.fromarray((np.arange(400).reshape(20, 20) % 4).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0, 180, 180, 180, 0, 255, 0, 0, 0, 255] * 64)
+    palette.save(photo, transparency=b"\x00\x80\xff\xff")
+    result = run_cli(*edit_args(tiny_model, tmp_path, photo, tmp_path / "out.png"))
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "site-packages" not in result.stderr
+
+
+def test_traverse_from_a_photo_keeps_a_transparent_background_light(tiny_model, tmp_path):
+    pixels = np.zeros((40, 40, 4), np.uint8)
+    pixels[10:30, 12:28] = (180, 180, 180, 255)  # an opaque square on a clear (black, alpha 0) ground
+    photo = tmp_path / "clear.png"
+    Image.fromarray(pixels, "RGBA").save(photo)
+    result = run_cli("traverse", "--layer", "1", "--from", photo, "--steps", "2", "--samples", "1", "-o",
+                     tmp_path / "grid.png", "--align", "off", *model_args(tiny_model))
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "grid.png") as grid:
+        corner = np.asarray(grid.convert("L"))[3:6, 3:6]  # inside the first tile, on its clear ground
+    assert corner.min() > 200
+
+
+def test_traverse_from_a_photo_over_all_layers_stays_viewable(tiny_model, tmp_path):
+    photo = tmp_path / "big.png"
+    Image.fromarray(np.repeat(np.repeat(square(), 15, axis=0), 15, axis=1)).save(photo)  # 300 x 300
+    result = run_cli("traverse", "--layer", "all", "--from", photo, "--samples", "1", "-o", tmp_path / "grid.png",
+                     "--align", "off", *model_args(tiny_model))
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.width <= 4096  # 18 tiles of 256 pixels would be 4,600 and more
