@@ -3,7 +3,7 @@ its other outputs, before any work starts. A command names what it will write an
 refuses, with one message, an output that
 
 - would replace an input: a photo, a .npz, a `--from` or `--between` operand, a photo inside a folder term, a path
-  read from stdin, or the model file (compared by real path, and by `os.path.samefile` for hard links);
+  read from stdin, or the model file (compared by real path, and by device and inode, as `os.path.samefile` does, for hard links);
 - is named twice (two outputs of one batch, or `-o` and `--gif`);
 - is a symbolic link (a write would land wherever it points) or an existing folder, or names a folder (`x/`);
 - cannot be written (no such place, a read-only file system).
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.fileio import unwritable
 
 STDOUT = "-"
-Pathish = str | os.PathLike
+Pathish = Union[str, os.PathLike]
 
 
 def guard(files: Sequence[Pathish] = (), folders: Sequence[Pathish] = (), inputs: Iterable[Pathish] = (),
@@ -33,18 +33,19 @@ def guard(files: Sequence[Pathish] = (), folders: Sequence[Pathish] = (), inputs
     `--init` arguments (a path, run folder or bundled name)."""
     for folder in folders:
         check_folder(folder)
-    written = [Path(text) for text in files if str(text) != STDOUT]
-    for path, text in zip(written, (text for text in files if str(text) != STDOUT)):
-        check_file(str(text))
+    written = [str(text) for text in files if str(text) != STDOUT]  # as given: a trailing slash means a folder
+    for text in written:
+        check_file(text)
     read = input_files(inputs, models)
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for path in written:
         real = os.path.realpath(path)
         if real in seen:
             raise FaceAlgebraError(f"{path} is named twice as an output (also as {seen[real]}): give each output "
                                    "its own name")
         seen[real] = path
-        source = read.get(real) or next((source for source in read.values() if same_file(path, source)), None)
+        identity = file_identity(path)
+        source = read.get(real) or (read.get(identity) if identity is not None else None)
         if source is not None:
             raise FaceAlgebraError(f"{path} is an input of this command ({source}): write the output elsewhere")
 
@@ -73,27 +74,33 @@ def check_folder(text: Pathish) -> None:
 
 
 def input_files(inputs: Iterable[Pathish], models: Iterable[str]) -> dict[str, Path]:
-    """Real path -> the path as named, for every file read: a folder's photos, and each model's file."""
+    """Real path, and (device, inode), -> the path as named, for every file read: a folder's photos, and each
+    model's file."""
     from facealgebra.images import list_images  # numpy and Pillow, no torch
     from facealgebra.modelfiles import resolve_model_path
 
-    read: dict[str, Path] = {}
+    files: list[Path] = []
     for text in inputs:
         path = Path(text)
-        for file in list_images(path) if path.is_dir() else [path]:
-            read.setdefault(os.path.realpath(file), file)
+        files += list_images(path) if path.is_dir() else [path]
     for model in models:
         try:
-            path = resolve_model_path(model)
+            files.append(resolve_model_path(model))
         except FaceAlgebraError:
             continue  # no such model: its loading says so, after the usage checks
-        read.setdefault(os.path.realpath(path), path)
+    read: dict = {}
+    for file in files:
+        read.setdefault(os.path.realpath(file), file)
+        identity = file_identity(file)
+        if identity is not None:
+            read.setdefault(identity, file)
     return read
 
 
-def same_file(first: Path, second: Path) -> bool:
-    """Hard links: two names, one file."""
+def file_identity(path: Pathish) -> tuple[int, int] | None:
+    """(device, inode), as os.path.samefile compares them: two names of one file (a hard link) are one file."""
     try:
-        return os.path.samefile(first, second)
-    except OSError:  # either is missing
-        return False
+        status = os.stat(path)
+    except OSError:  # not there (yet)
+        return None
+    return status.st_dev, status.st_ino
