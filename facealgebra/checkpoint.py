@@ -24,14 +24,11 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.fileio import atomic_path
 from facealgebra.model import VLAE
 from facealgebra.modelcheck import MAX_PARAMETERS, parse_metadata
+from facealgebra.modelfiles import bundled_models, resolve_model_path  # noqa: F401  (their old home)
 
 MODEL_FORMAT = "facealgebra-vlae/1"
 WEIGHT_DTYPES = ("F32", "F16", "BF16")
 STATE_FORMAT = "facealgebra-train-state/2"  # /1 had no fingerprints
-BUNDLED_DIRS = (
-    Path(__file__).resolve().parent / "weights",  # inside an installed wheel
-    Path(__file__).resolve().parent.parent / "weights",  # a source checkout
-)
 
 
 @dataclass
@@ -76,27 +73,6 @@ def write_model(path: str | os.PathLike, model: VLAE, preprocess: dict, training
     }
     save_file(tensors, str(path), metadata=metadata)
     return weights_print
-
-
-def bundled_models() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for folder in BUNDLED_DIRS:
-        for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-            found.setdefault(file.stem, file)
-    return found
-
-
-def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
-    candidate = Path(path_or_name).expanduser()
-    if candidate.is_dir() and (candidate / "model.safetensors").exists():
-        return candidate / "model.safetensors"
-    if candidate.is_file():
-        return candidate
-    bundled = bundled_models()
-    if str(path_or_name) in bundled:
-        return bundled[str(path_or_name)]
-    names = ", ".join(bundled) or "none installed"
-    raise FaceAlgebraError(f"model {str(path_or_name)!r}: no such file or bundled model (bundled: {names})")
 
 
 def read_metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from typer._click.exceptions import NoArgsIsHelpError  # typer's own copy of cli
 from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import check_output_path
+from facealgebra.outputs import guard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +40,16 @@ app = typer.Typer(
 
 MAX_SEED = 2 ** 63 - 1  # torch's generators take 64-bit seeds: a larger one overflowed deep inside a run
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu)"
+DEVICE_NAME = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def device_name(value: str) -> str:
+    """--device checked as it is parsed, before any model (or torch) loads; select_device checks what exists."""
+    if not DEVICE_NAME.fullmatch(value):
+        raise FaceAlgebraError(f"--device {value!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
 
@@ -46,6 +57,11 @@ ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the
 def say(message: str) -> None:
     """A message for the person at the terminal: always stderr, never stdout."""
     print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: Optional[str]) -> None:
+    if message:
+        say(f"warning: {message}")
 
 
 def print_version(value: bool) -> None:
@@ -79,7 +95,7 @@ def train(
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default 2e-4)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the weight initialisation and the "
                                        "batch order (default 0)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     init: Optional[str] = typer.Option(None, "--init", help="Start a new run from this model's weights (a path, "
                                        "run folder or bundled name) with a fresh optimizer, e.g. to fine-tune a "
@@ -132,7 +148,7 @@ def evaluate(
     data: str = typer.Option(..., "--data", help="Data SPEC to measure on, e.g. mnist?split=test, toyfaces:5000."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the layer x factor MI heatmap here (PNG)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name),
     seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed for every random choice; a seed repeats exactly."),
     align: str = typer.Option("auto", "--align", help=f"For a folder of photos (folder:PATH): {ALIGN_HELP}"),
     judges: str = typer.Option("auto", "--judges", help="auto, on or off: also judge the reconstructions' identity "
@@ -159,9 +175,7 @@ def evaluate(
         if photo_folder(data) is None:
             raise FaceAlgebraError(f"--edits edits photos: give a folder of photos as --data, not {data!r}")
         check_installed()
-    for target in (json_out, plot):
-        if target is not None:
-            check_output_path(str(target))
+    plan_outputs([target for target in (json_out, plot) if target is not None], models=[model])
 
     from facealgebra import editing
     from facealgebra.align import Template, photo_input
@@ -233,13 +247,11 @@ def export(
     """Write a model with its weights stored as float16, half the file, if no output pixel moves by over 1/255."""
     if out.suffix != ".safetensors":
         raise FaceAlgebraError(f"-o {out}: a model file ends in .safetensors")
-    check_output_path(str(out))
+    plan_outputs([out], models=[model])
 
     from facealgebra.checkpoint import CHECK_DRAWS, export_model, load_model
 
     loaded = load_model(model)
-    if out.resolve() == loaded.path.resolve():
-        raise FaceAlgebraError(f"-o {out} is the model being exported: write to another file")
     weights_print, error = export_model(loaded, out, dtype)
     size = out.stat().st_size / 1e6
     say(f"wrote {out} ({size:.1f} MB, {dtype}, fingerprint {weights_print}); outputs within {error * 255:.2f}/255 "
@@ -257,8 +269,9 @@ MAX_FOLDER_IMAGES = 100_000  # decode -o DIR: a file per row; more is a mistake 
 DECODE_CHUNK = 256
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
+MAX_GRID_WIDTH = 4096  # traverse --from PHOTO: tiles shrink below TILE_SIDE (by default) to keep the grid this wide
 model_option = typer.Option("faces", "--model", help=MODEL_HELP)
-device_option = typer.Option("auto", "--device", help=DEVICE_HELP)
+device_option = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
 align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
@@ -267,30 +280,18 @@ strict_option = typer.Option(False, "--strict", help="Stop at the first image th
                              "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
 
-def check_output(out: str, as_json: bool, also: Optional[str] = None, inputs: Sequence[str] = (),
-                 folder: bool = False) -> None:
-    """-o OUT (a folder when `folder`) and `also`, a second file such as --gif, can be written (checked before any
-    work, so that no output is written when another cannot be), stdout is not claimed twice, and no output would
-    replace an input or the other output."""
-    if out == "-" and as_json:
+def plan_outputs(files: Sequence[str | Path], as_json: bool = False, folders: Sequence[str | Path] = (),
+                 inputs: Sequence[str | Path] = (), models: Sequence[str] = ()) -> None:
+    """The output rule (see outputs.py) for a command's outputs, and stdout claimed once: by `-o -` or --json."""
+    if as_json and any(str(target) == "-" for target in files):
         raise FaceAlgebraError("-o - and --json would both write to stdout; choose one")
-    written = [str(target) for target in (out, also) if target is not None and str(target) != "-"]
-    for target in written:
-        check_output_path(target, folder=folder and target == out)
-        if any(same_file(target, source) for source in inputs):
-            raise FaceAlgebraError(f"{target} is an input of this command: write the output to another file")
-    if len(written) == 2 and same_file(*written):
-        raise FaceAlgebraError(f"{written[0]} is named twice as an output: give each output its own file")
+    guard(files, folders, inputs, models)
 
 
 def check_latents_name(path: str, option: str) -> None:
     """Latents go to a .npz: the suffix keeps a slip such as `-o photo.jpg` from replacing a photo with them."""
     if Path(path).suffix.lower() != ".npz":
         raise FaceAlgebraError(f"{option} {path}: latents are written as .npz; name the file so")
-
-
-def same_file(first: str, second: str) -> bool:
-    return Path(first).resolve() == Path(second).resolve()
 
 
 def load_for_photos(model: str, device: str, align: str, face: Optional[int],
@@ -328,11 +329,13 @@ def write_image(image: "np.ndarray", out: str | Path, scale: int, latents: "Late
     save_output(to_pil(image, scale), out, latents, as_json)
 
 
-def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_json: bool) -> None:
-    """Write an output picture (in the format its suffix names) and say where it went."""
+def save_output(image: "Image.Image", out: str | Path, latents: "Latents", as_json: bool,
+                like: Optional["Image.Image"] = None) -> None:
+    """Write an output picture (in the format its suffix names; `like`: the photo it is an edit of, whose profile,
+    EXIF and JPEG tables it keeps) and say where it went."""
     from facealgebra.images import save_image
 
-    save_image(image, str(out))
+    save_image(image, str(out), like)
     report(out, latents, as_json, f"{image.width}x{image.height}")
 
 
@@ -376,7 +379,7 @@ def encode(
         raise FaceAlgebraError("--mean goes with images; an attribute vector is already one latent")
     paths = expand_inputs(inputs) if modes[0] else []
     sides = (images_in(with_dir), images_in(without_dir)) if modes[1] else ()
-    check_output(out, as_json, inputs=[str(path) for path in [*paths, *(side for group in sides for side in group)]])
+    plan_outputs([out], as_json, inputs=[*paths, *(side for group in sides for side in group)], models=[model])
     check_latents_name(out, "-o")
 
     from facealgebra import editing
@@ -425,7 +428,10 @@ def decode(
         raise FaceAlgebraError(f"-o {out}: --grid writes one image; give an image path such as grid.png, or -")
     if one_file:
         output_format(out)
-    check_output(out, as_json, folder=not one_file, inputs=[str(latents_path)])
+        plan_outputs([out], as_json, inputs=[latents_path], models=[model])
+    else:
+        plan_outputs(row_paths(Path(out), latents.names), as_json, folders=[out], inputs=[latents_path],
+                     models=[model])
 
     from facealgebra import editing
     from facealgebra.images import check_picture_size, grid, grid_shape
@@ -443,11 +449,16 @@ def decode(
     if len(latents) > MAX_FOLDER_IMAGES:
         raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
                                f"pictures decode writes into one folder")
+    paths = row_paths(Path(out), latents.names)
     for start in range(0, len(latents), DECODE_CHUNK):  # a chunk at a time, so memory stays bounded
         chunk = latents.select(slice(start, start + DECODE_CHUNK))
-        for row, (image, name) in enumerate(zip(editing.decode(loaded, chunk), chunk.names), start=start):
-            path = Path(out) / f"{row:04d}-{file_stem(name)}.png"  # the row number keeps same-named photos apart
-            write_image(image, path, scale, latents.select(slice(row, row + 1)), as_json)
+        for row, image in enumerate(editing.decode(loaded, chunk), start=start):
+            write_image(image, paths[row], scale, latents.select(slice(row, row + 1)), as_json)
+
+
+def row_paths(folder: Path, names: Sequence[str]) -> list[Path]:
+    """decode's file for each row: the row number keeps same-named photos apart."""
+    return [folder / f"{row:04d}-{file_stem(name)}.png" for row, name in enumerate(names)]
 
 
 def file_stem(name: str) -> str:
@@ -473,7 +484,8 @@ def traverse(
     model: str = model_option,
     device: str = device_option,
     size: Optional[int] = typer.Option(None, "--size", help=SIZE_HELP + " With --from PHOTO: the longer side of "
-                                       f"each photo tile (default {TILE_SIDE})."),
+                                       f"each photo tile (default {TILE_SIDE}, less where the grid would be over "
+                                       f"{MAX_GRID_WIDTH} pixels wide)."),
     as_json: bool = json_option,
     align: str = align_option,
     face: Optional[int] = face_option,
@@ -484,6 +496,7 @@ def traverse(
 
     from facealgebra.algebra import parse_layers
     from facealgebra.align import check_align_options
+    from facealgebra.images import output_format
     from facealgebra.operands import read_operand
 
     check_align_options(align, face)
@@ -500,8 +513,11 @@ def traverse(
     layers = None if layer in (None, "all") else parse_layers(layer, "--layer")
     if layers is not None and len(layers) != 1:
         raise FaceAlgebraError(f"--layer {layer}: one layer, or all")
-    check_output(out, as_json, also=gif)
+    output_format(out)
     operand_texts = list(between) if between else [from_operand] if from_operand else []
+    plan_outputs([out, *([gif] if gif else [])], as_json, inputs=operand_texts, models=[model])
+    if gif is not None and Path(gif).suffix.lower() != ".gif":
+        raise FaceAlgebraError(f"--gif {gif}: an animation is written as GIF; name the file .gif")
     operands = {text: read_operand(text) for text in operand_texts}
     photo = operands.get(from_operand) if not decoded else None
     if photo is not None and not isinstance(photo, Image.Image):
@@ -534,8 +550,12 @@ def traverse(
         elif from_operand:
             base = editing.code_of(loaded, from_operand, operands[from_operand], photos)
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
-    images = (editing.photo_tiles(loaded, photo, base, placement, codes, size or TILE_SIDE) if photo is not None
-              else editing.decode(loaded, codes))
+    if photo is not None:  # every tile is the photo with that step's change
+        columns = panels * steps + panels - 1  # panel_grid: a blank column between panels, 2 pixels around each
+        side = size or max(16, min(TILE_SIDE, (MAX_GRID_WIDTH - 2) // columns - 2))  # all layers stay viewable
+        images = editing.photo_tiles(loaded, photo, base, placement, codes, side)
+    else:
+        images = editing.decode(loaded, codes)
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
@@ -589,7 +609,7 @@ def arith(
 
     from facealgebra.algebra import STDIN, edited_term, parse, parse_layers
     from facealgebra.align import check_align_options
-    from facealgebra.images import load_image, output_format
+    from facealgebra.images import check_editable, load_image, output_format
     from facealgebra.operands import expand_inputs, read_operand
 
     check_align_options(align, face)
@@ -615,15 +635,19 @@ def arith(
         raise FaceAlgebraError(f"--size {size} draws the model's picture larger; an edited photo keeps its own "
                                "size (add --decoded for the model's picture)")
     batch = target is not None and terms[target].operand == STDIN
+    if target is not None and not batch and not decoded:
+        check_editable(operands[terms[target].operand], terms[target].operand)  # refused before the model loads
     if batch:
         if panel:
             raise FaceAlgebraError("--panel draws one figure: it does not go with a batch edit (-)")
-        jobs = batch_outputs(expand_inputs([STDIN]), Path(out), decoded)
-        check_output(str(out), as_json, also=save_latent, inputs=[str(path) for path, _ in jobs], folder=True)
+        jobs = batch_outputs(expand_inputs([STDIN], must_exist=False), out, decoded)
+        written, folders = [destination for _, destination in jobs], [out]
     else:
         jobs = [(None, out)]
         output_format(out)
-        check_output(out, as_json, also=save_latent, inputs=[*operands, *(compare or [])])
+        written, folders = [out], []
+    plan_outputs([*written, *([save_latent] if save_latent else [])], as_json, folders,
+                 inputs=[*operands, *(compare or []), *(path for path, _ in jobs if path is not None)], models=[model])
     expected = [load_image(path) for path in compare or []]
 
     from facealgebra import editing
@@ -632,17 +656,23 @@ def arith(
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
     guard = identity_guard() if not decoded else None
-    results, skipped = [], []
+    ready, skipped = [], []  # every photo is read and its faces found before the first output is written
     for path, destination in jobs:
         name = str(path) if path is not None else terms[target].operand if target is not None else None
         try:
             photo = None if name is None else load_image(path) if path is not None else operands[name]
+            if photo is not None and not decoded:
+                warn(check_editable(photo, name))
             faces = edit.faces_of(photo, name, every_face) if photo is not None else []
-        except FaceAlgebraError as exc:  # one unreadable or faceless photo does not stop a batch
+        except FaceAlgebraError as exc:  # a missing, unreadable or faceless photo does not stop a batch
             if strict or path is None:
                 raise
             skipped.append(str(exc))
             continue
+        ready.append((path, destination, photo if path is None else None, faces))  # a batch's photos: read again
+    results = []
+    for path, destination, photo, faces in ready:
+        photo = load_image(path) if path is not None else photo
         rows = edit.apply(faces)
         result = editing.stack([after for _, after, _ in rows]) if rows else edit.without_photo()
         results.append(result)
@@ -653,7 +683,7 @@ def arith(
             write_image(image, destination, scale, result, as_json)
         else:
             edited_photo = editing.edit_photo(loaded, photo, rows, strength)
-            save_output(edited_photo, destination, result, as_json)
+            save_output(edited_photo, destination, result, as_json, photo)
             guard_identity(guard, photo, edited_photo, destination)
     if skipped:
         say(f"skipped {len(skipped)} of {len(jobs)} photos: {'; '.join(skipped)}")
@@ -696,23 +726,20 @@ def guard_identity(judge, before: "Image.Image", after: "Image.Image", destinati
         say(f"{destination}: identity distance {distance:.2f} (the same person below {SAME_PERSON})")
 
 
-def batch_outputs(paths: list[Path], folder: Path, decoded: bool) -> list[tuple[Path, str]]:
+def batch_outputs(paths: list[Path], out: str, decoded: bool) -> list[tuple[Path, str]]:
     """(photo, output) pairs of a batch edit: each photo keeps its name in the output folder (and its format,
-    when it is one that can be written; else PNG)."""
+    when it is one that can be written; else PNG). Whether they collide is the output guard's to say."""
     from facealgebra.images import OUTPUT_FORMATS
 
-    if str(folder) == "-" or folder.suffix.lower() in OUTPUT_FORMATS:  # (an existing file: check_output says so)
-        raise FaceAlgebraError(f"-o {folder}: a batch edit (-) writes one photo per input into a folder: give a "
+    folder = Path(out)
+    named_folder = out.endswith(("/", os.sep)) or folder.is_dir()  # `-o edited.jpg/` names a folder
+    if out == "-" or (folder.suffix.lower() in OUTPUT_FORMATS and not named_folder):
+        raise FaceAlgebraError(f"-o {out}: a batch edit (-) writes one photo per input into a folder: give a "
                                "folder's path")
-    jobs, named = [], {}
+    jobs = []
     for path in paths:
         suffix = ".png" if decoded or path.suffix.lower() not in OUTPUT_FORMATS else path.suffix
-        destination = folder / f"{path.stem}{suffix}"
-        if destination in named:
-            raise FaceAlgebraError(f"{path} and {named[destination]} would both be written to {destination}; "
-                                   "rename one")
-        named[destination] = path
-        jobs.append((path, str(destination)))
+        jobs.append((path, str(folder / f"{path.stem}{suffix}")))
     return jobs
 
 
@@ -807,7 +834,7 @@ def align_photos(
     from facealgebra.images import list_images
 
     check_align_options("on", face)
-    check_output_path(str(out), folder=True)
+    guard(folders=[out])
     named = {}  # output stem -> photo: a folder's photos keep their place under it
     for text in inputs:
         folder = Path(text)
@@ -837,11 +864,13 @@ def align_photos(
         if not faces:
             raise FaceAlgebraError(f"no face found in {path}")
         found[stem] = {face: align.pick_face(faces, face, str(path))} if face else dict(enumerate(faces, start=1))
+    crops = {(stem, number): out / stem.parent / f"{stem.name}-face{number}.png"
+             for stem, faces in found.items() for number in faces}
+    guard(files=list(crops.values()), folders=[out], inputs=list(named.values()), models=[model])
     for stem, faces in found.items():
         image = load_image(named[stem])
         for number, detected in faces.items():
-            crop = align.aligned_crop(image, detected, template)
-            save_image(crop, str(out / stem.parent / f"{stem.name}-face{number}.png"))
+            save_image(align.aligned_crop(image, detected, template), str(crops[stem, number]))
     count = sum(len(faces) for faces in found.values())
     say(f"aligned {count} face{'' if count == 1 else 's'} from {len(found)} photo{'' if len(found) == 1 else 's'} "
         f"into {out}")
@@ -887,6 +916,7 @@ def stop_on_termination_signals() -> None:
 def main(argv: list[str] | None = None) -> None:
     argv, debug = take_debug(list(sys.argv[1:] if argv is None else argv))
     command = get_command(app)
+    argv = terms_as_written(command, argv)
     try:
         # make_context and invoke, not click's main(): main() turns any EOFError into Abort ("interrupted")
         with command.make_context("facealgebra", argv) as context:
@@ -913,6 +943,35 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001  (our bug or the machine's: still one line, unless --debug)
         code = fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1, debug)
     sys.exit(code)
+
+
+def terms_as_written(command, argv: list[str]) -> list[str]:
+    """arith's expression, every term as written: a negative weight such as `-1.5*vectors/smile.npz` starts with
+    '-', and click would read it as a cluster of short options (its 'o' becoming -o). So each word of an arith
+    command line that is not one of arith's own options (or such an option's value) moves, in order, after a
+    `--`, where click takes it as an argument whatever its letters."""
+    position = next((index for index, word in enumerate(argv) if not word.startswith("-")), None)
+    if position is None or argv[position] != "arith":
+        return argv
+    takes_value = {"-h": False, "--help": False}
+    for param in command.commands["arith"].params:
+        if param.param_type_name == "option":
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = not (param.is_flag or param.count)
+    options, terms, words = [], [], iter(argv[position + 1:])
+    for word in words:
+        if word == "--":
+            terms += words
+        elif word in takes_value:
+            value = next(words, None) if takes_value[word] else ""
+            if value is None:  # an option missing its value: click says so
+                return argv
+            options += [word, value] if takes_value[word] else [word]
+        elif word.startswith("--") and word.split("=", 1)[0] in takes_value:  # --out=x.png
+            options.append(word)
+        else:
+            terms.append(word)
+    return [*argv[:position + 1], *options, *(["--", *terms] if terms else [])]
 
 
 def take_debug(argv: list[str]) -> tuple[list[str], bool]:

@@ -22,7 +22,7 @@ from facealgebra.catalogue import AttributeName, model_catalogue
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.images import grid
+from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
 from facealgebra.photoedit import apply_change
@@ -273,7 +273,7 @@ def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placemen
     tiles = []
     for change in changes(loaded, code, edited):
         tile = apply_change(small, change, placement)
-        array = np.asarray(tile.convert("L" if tile.mode in ("L", "LA") else "RGB"))
+        array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))  # transparency onto white
         tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
     return np.stack(tiles)
 

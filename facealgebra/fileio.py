@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -36,27 +37,15 @@ def unwritable(directory: Path) -> str | None:
     return None
 
 
-def check_output_path(text: str, folder: bool = False) -> None:
-    """Fail before any work when the output TEXT cannot be written: a file's name may not end in a slash (that
-    names a folder) or name a folder; a folder output may not be a file; and new files must be possible there."""
-    path = Path(text)
-    if folder and path.exists() and not path.is_dir():
-        raise FaceAlgebraError(f"cannot write into {text}: it is a file, and this output is a folder")
-    if not folder and (text.endswith(("/", os.sep)) or path.is_dir()):
-        raise FaceAlgebraError(f"cannot write {text}: it names a folder; give a file name")
-    problem = unwritable(path if folder else path.absolute().parent)
-    if problem:
-        raise FaceAlgebraError(f"cannot write {text}: {problem}")
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
     target = Path(path)
+    refuse_link(target)
     tmp = temp_beside(target)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+        os.chmod(tmp, kept_mode(target))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -73,6 +62,23 @@ def temp_beside(target: Path) -> Path:
         raise FaceAlgebraError(f"cannot write {target}: {exc.strerror or exc}") from None
     os.close(fd)
     return Path(tmp_name)
+
+
+def refuse_link(target: Path) -> None:
+    """os.replace onto a symbolic link replaces the link; writing through it would change the file it points at.
+    Neither is what was asked (the output rule, see outputs.py), so a link at an output is refused."""
+    if target.is_symlink():
+        raise FaceAlgebraError(f"cannot write {target}: it is a symbolic link, and facealgebra does not write "
+                               "through links; remove it or choose another name")
+
+
+def kept_mode(target: Path) -> int:
+    """The permissions of a new file's content: a replaced file keeps its own (a private 0600 stays private);
+    a new one gets the usual ones (mkstemp makes 0600 files)."""
+    try:
+        return stat.S_IMODE(os.lstat(target).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
 
 
 def current_umask() -> int:
@@ -106,11 +112,13 @@ def atomic_files(*paths: Path) -> Iterator[list[Path]]:
     targets = [Path(path) for path in paths]
     folder = targets[0].parent
     temps: list[Path] = []
+    for target in targets:
+        refuse_link(target)
     try:
         temps.extend(temp_beside(target) for target in targets)
         yield temps
-        for tmp in temps:
-            os.chmod(tmp, 0o666 & ~current_umask())
+        for tmp, target in zip(temps, targets):
+            os.chmod(tmp, kept_mode(target))
         faults.point("commit-files-written")
     except BaseException:
         for tmp in temps:
@@ -173,7 +181,12 @@ def folder_lock(folder: Path, label: str) -> Iterator[None]:
     run never leaves a folder locked."""
     import fcntl  # POSIX only; imported here so the rest of this module works anywhere
 
-    with open(folder / LOCK_FILE, "a+") as handle:
+    try:  # O_NOFOLLOW: a link planted at .lock must not get its target truncated
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        problem = "is a symbolic link; remove it" if (folder / LOCK_FILE).is_symlink() else f"({exc.strerror})"
+        raise FaceAlgebraError(f"cannot lock {label}: {folder / LOCK_FILE} {problem}") from None
+    with open(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

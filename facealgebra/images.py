@@ -43,7 +43,9 @@ def decode_image(source: str | os.PathLike | BinaryIO, name: str) -> Image.Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as image:
                 image.load()
+                encoding = source_encoding(image)
                 image = ImageOps.exif_transpose(image)
+                image.info.update(encoding)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FaceAlgebraError(f"{name}: image is too large (over {MAX_PIXELS:,} pixels); downscale it first") from None
     except UnidentifiedImageError:
@@ -51,6 +53,34 @@ def decode_image(source: str | os.PathLike | BinaryIO, name: str) -> Image.Image
     except (OSError, SyntaxError, ValueError) as exc:
         raise FaceAlgebraError(f"{name}: cannot read image ({exc})") from None
     return image
+
+
+# What load_image notes of how a photo was stored (kept in its info, which exif_transpose copies), so that the
+# edited photo can be written as the original was: the JPEG's own quantisation, and whether more than 8 bits or
+# more than one frame would be lost.
+JPEG_TABLES, DEEP, FRAMES = "facealgebra.jpeg", "facealgebra.deep", "facealgebra.frames"
+
+
+def source_encoding(image: Image.Image) -> dict:
+    from PIL import JpegImagePlugin
+
+    noted = {FRAMES: getattr(image, "n_frames", 1)}
+    rawmodes = [str(tile.args[0] if isinstance(tile.args, tuple) else tile.args) for tile in image.tile or ()]
+    noted[DEEP] = image.mode in ("I;16", "I;16B", "I;16L", "I", "F") or any("16" in mode for mode in rawmodes)
+    if image.format == "JPEG" and getattr(image, "quantization", None):
+        noted[JPEG_TABLES] = (image.quantization, JpegImagePlugin.get_sampling(image))
+    return noted
+
+
+def check_editable(photo: Image.Image, name: str) -> str | None:
+    """Refuse a photo an edit could not write back whole (more than 8 bits per channel: facealgebra writes 8);
+    return a one-line warning for an animation, of which only the first frame is edited."""
+    if photo.info.get(DEEP):
+        raise FaceAlgebraError(f"{name}: a photo with more than 8 bits per channel (or float pixels); an edit "
+                               "writes 8 bits and would lose the rest everywhere: edit an 8-bit copy")
+    if photo.info.get(FRAMES, 1) > 1:
+        return f"{name}: an animation of {photo.info[FRAMES]} frames; only its first frame is edited"
+    return None
 
 
 def to_mode(image: Image.Image, channels: int) -> Image.Image:
@@ -127,21 +157,31 @@ def output_format(destination: str | os.PathLike, option: str = "-o") -> str:
     return OUTPUT_FORMATS[suffix]
 
 
-def image_bytes(image: Image.Image, image_format: str = "PNG") -> bytes:
-    """The image encoded as `image_format`; JPEG and BMP drop an alpha channel (they cannot hold one)."""
+def image_bytes(image: Image.Image, image_format: str = "PNG", like: Image.Image | None = None) -> bytes:
+    """The image encoded as `image_format`; JPEG and BMP drop an alpha channel (they cannot hold one). `like`, the
+    photo an edit was made of, lends its colour profile and EXIF, and, JPEG to JPEG, its quantisation tables and
+    subsampling (Pillow's quality="keep"), so the pixels the edit left alone move as little as a lossy format
+    allows."""
     options = {}
     if image_format in ("JPEG", "BMP") and image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode in ("L", "LA") else "RGB")
     if image_format in ("JPEG", "WEBP"):
         options["quality"] = JPEG_QUALITY
+    if like is not None and image_format in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options.update({key: like.info[key] for key in ("icc_profile", "exif") if like.info.get(key)})
+    if like is not None and image_format == "JPEG" and JPEG_TABLES in like.info:
+        tables, sampling = like.info[JPEG_TABLES]
+        options.update(qtables=tables, **({"subsampling": sampling} if sampling != -1 else {}))
+        options.pop("quality")
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 
-def save_image(image: Image.Image, destination: str) -> None:
-    """Write the image atomically in the format its suffix names, or as PNG to stdout when destination is '-'."""
-    data = image_bytes(image, output_format(destination))
+def save_image(image: Image.Image, destination: str, like: Image.Image | None = None) -> None:
+    """Write the image atomically in the format its suffix names, or as PNG to stdout when destination is '-'
+    (`like`: the photo it is an edit of; see image_bytes)."""
+    data = image_bytes(image, output_format(destination), like)
     if destination == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -48,8 +48,9 @@ def images_in(folder: Path) -> list[Path]:
     return images
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """Image paths from images, folders and `-` (stdin); each must exist. Decoding waits for the encoder's pool."""
+def expand_inputs(inputs: Iterable[str], must_exist: bool = True) -> list[Path]:
+    """Image paths from images, folders and `-` (stdin); each must exist (unless not `must_exist`: a batch edit
+    treats a missing photo as it treats an unreadable one). Decoding waits for the encoder's pool."""
     paths: list[Path] = []
     for text in inputs:
         if text == "-":  # a line is a path but for its line ending: a file name may begin or end with spaces
@@ -60,7 +61,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
         paths += images_in(path) if path.is_dir() else [path]
     if not paths:
         raise FaceAlgebraError("no images: name images or folders, or pipe their paths into `-`, one a line")
-    for path in paths:
+    for path in paths if must_exist else ():
         if not path.is_file():
             raise FaceAlgebraError(f"{path}: no such file" if not path.exists() else f"{path}: is not a file")
     return paths

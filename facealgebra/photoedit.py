@@ -191,6 +191,7 @@ def editable_image(photo: Image.Image) -> tuple[Image.Image, Image.Image | None]
     has none)."""
     alpha = None
     if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
-        alpha = photo.convert("RGBA").getchannel("A")
+        photo = photo.convert("RGBA")  # a palette's transparency (bytes) would warn on the way to RGB
+        alpha = photo.getchannel("A")
     grey = photo.mode in ("1", "L", "LA", *SIXTEEN_BIT)
     return (to_mode(photo, 1) if photo.mode in SIXTEEN_BIT else photo.convert("L" if grey else "RGB")), alpha

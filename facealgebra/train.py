@@ -21,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import shutil
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TextIO
 
 import numpy as np
 import torch
@@ -40,11 +41,12 @@ from facealgebra.config import ModelConfig, TrainConfig, get_preset
 from facealgebra.data import ImageSet, load_data
 from facealgebra.distributed import Ranks, average, gather_rows, wrap
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
-from facealgebra.fileio import (COMMIT_MARKER, LOCK_FILE, atomic_files, atomic_path, check_writable_dir,
+from facealgebra.fileio import (COMMIT_MARKER, LOCK_FILE, atomic_files, atomic_path,
                                 finish_commit, folder_lock, remove_stale_temps)
 from facealgebra.images import grid, save_image, to_pil
 from facealgebra.losses import layer_regularisers, reconstruction
 from facealgebra.model import VLAE
+from facealgebra.outputs import guard
 
 if TYPE_CHECKING:
     from facealgebra.progress import TrainProgress
@@ -205,9 +207,11 @@ def layer_gates(step: int, num_layers: int, phase: int) -> list[float] | None:
 
 # ---- the run folder --------------------------------------------------------------------------------------------
 def check_out(job: TrainJob) -> None:
-    check_writable_dir(job.out)
+    """--out and the files a run writes there, planned by the output guard: no link is written through."""
     if job.out.exists() and not job.out.is_dir():
         raise FaceAlgebraError(f"--out {job.out}: is a file, expected a folder")
+    guard(files=[job.out / name for name in (MODEL_FILE, STATE_FILE, METRICS_FILE, LOCK_FILE)],
+          folders=[job.out, job.out / SAMPLES_DIR], models=[job.init] if job.init else [])
 
 
 @contextlib.contextmanager
@@ -399,7 +403,7 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
     started = time.perf_counter()
     sink = progress_factory(start_step, train_cfg.steps) if progress_factory else None
     # a new run's folder holds no model, so any metrics there are of a run that saved nothing
-    metrics = open(job.out / METRICS_FILE, "a" if job.resume else "w") if ranks.is_main else None
+    metrics = open_log(job.out / METRICS_FILE, job.resume) if ranks.is_main else None
     window_start, window_images = time.perf_counter(), 0
     step = start_step
     with stop_requests() as stop_requested:
@@ -517,6 +521,16 @@ def recipe_with_template(data: ImageSet, previous: LoadedModel | None, log: Call
     template = (previous.preprocess.get("template") if previous else None) or detected_template(data.sources,
                                                                                                  recipe, log)
     return {**recipe, "template": template} if template else recipe
+
+
+def open_log(path: Path, append: bool) -> TextIO:
+    """The metrics log, opened without following a link (O_NOFOLLOW): a link planted there is refused, and the
+    file it points at is left as it was."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        return open(os.open(path, flags, 0o666), "a" if append else "w")
+    except OSError as exc:
+        raise FaceAlgebraError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

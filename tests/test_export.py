@@ -66,7 +66,7 @@ def test_export_refuses_bad_arguments_without_writing(tmp_path):
     assert_usage_error(run_cli("export", "nosuch", "-o", tmp_path / "m.safetensors"), "nosuch")
     mnist = load_model("mnist").path
     before = mnist.read_bytes()
-    assert_usage_error(run_cli("export", mnist, "-o", mnist), "is the model being exported")
+    assert_usage_error(run_cli("export", mnist, "-o", mnist), "is an input")
     assert mnist.read_bytes() == before and list(tmp_path.iterdir()) == []
 
 

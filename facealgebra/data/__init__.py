@@ -55,8 +55,10 @@ class DataRequest:
     options: dict[str, str]
     image_size: int
     channels: int | None = None
+    asked: set[str] = field(default_factory=set)  # the options the source read: any other is a slip, refused
 
     def option(self, key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
+        self.asked.add(key)
         value = self.options.get(key, default)
         if allowed is not None and value not in allowed:
             raise FaceAlgebraError(f"data {self.spec!r}: {key} must be one of {', '.join(allowed)}, not {value!r}")
@@ -130,7 +132,12 @@ def load_one(spec: str, image_size: int, channels: int | None) -> ImageSet:
     name, argument, options = source_of(spec)
     if name not in SOURCES:
         raise FaceAlgebraError(f"unknown data spec {spec!r}: sources are {', '.join(sorted(SOURCES))}")
-    return SOURCES[name](DataRequest(spec, name, argument, options, image_size, channels))
+    request = DataRequest(spec, name, argument, options, image_size, channels)
+    images = SOURCES[name](request)
+    unknown = sorted(set(options) - request.asked)
+    if unknown:  # `DIR?x=1` must not quietly mean DIR
+        raise FaceAlgebraError(f"data {spec!r}: unknown option {', '.join(unknown)} for {name}")
+    return images
 
 
 def _import_sources() -> None:
