@@ -429,7 +429,10 @@ def decode(
     if one_file:
         output_format(out)
         plan_outputs([out], as_json, inputs=[latents_path], models=[model])
-    else:
+    else:  # the row count first: planning millions of paths is itself the memory the bound prevents
+        if len(latents) > MAX_FOLDER_IMAGES:
+            raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
+                                   f"pictures decode writes into one folder")
         plan_outputs(row_paths(Path(out), latents.names), as_json, folders=[out], inputs=[latents_path],
                      models=[model])
 
@@ -446,9 +449,6 @@ def decode(
         images = editing.decode(loaded, latents)
         write_image(grid(images, columns) if as_grid else images[0], out, scale, latents, as_json)
         return
-    if len(latents) > MAX_FOLDER_IMAGES:
-        raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
-                               f"pictures decode writes into one folder")
     paths = row_paths(Path(out), latents.names)
     for start in range(0, len(latents), DECODE_CHUNK):  # a chunk at a time, so memory stays bounded
         chunk = latents.select(slice(start, start + DECODE_CHUNK))
@@ -716,7 +716,11 @@ def guard_identity(judge, before: "Image.Image", after: "Image.Image", destinati
         return
     from facealgebra.judges.identity import SAME_PERSON
 
-    distance = judge.distance(before, after)
+    import warnings
+
+    with warnings.catch_warnings():  # Pillow's notes on the photo were dealt with when it was read for the edit
+        warnings.simplefilter("ignore", UserWarning)
+        distance = judge.distance(before, after)
     if distance is None:
         say(f"warning: {destination}: no face found after the edit to compare with the person")
     elif distance >= SAME_PERSON:
