@@ -114,6 +114,9 @@ def train(
     progressive: Optional[int] = typer.Option(None, "--progressive", metavar="STEPS", help="Progressive training "
                                               "(proVLAE): the top layer trains alone for STEPS steps, then each lower "
                                               "layer fades in over STEPS steps, top down. 0: off (default)."),
+    perceptual: Optional[float] = typer.Option(None, "--perceptual", metavar="WEIGHT", help="Add a perceptual loss "
+                                               "on a frozen face network's features (the face parser's ResNet-18; "
+                                               "needs the judges extra), WEIGHT times. 0: off (default)."),
 ) -> None:
     """Train an MMD-VLAE on --data and save it in --out (one process, or several under torchrun)."""
     stop_on_termination_signals()  # first: a SIGTERM while torch loads must not end the process unannounced
@@ -133,7 +136,8 @@ def train(
 
     job = TrainJob(data=data, preset=preset, out=out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                    reg=reg, sample_every=sample_every, save_every=save_every, augment=augment, device=device,
-                   resume=resume, init=init, beta=beta, heads=heads, progressive=progressive)
+                   resume=resume, init=init, beta=beta, heads=heads, progressive=progressive,
+                   perceptual=perceptual)
     ranks = launched_ranks()  # under torchrun, one of several processes; rank 0 alone talks and writes
     chosen = rank_device(device, ranks)
     with process_group(ranks, chosen):

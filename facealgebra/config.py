@@ -145,6 +145,7 @@ class TrainConfig:
     log_every: int = 10
     augment: bool = False  # random horizontal flips and small shifts, for small data sets such as ORL
     progressive: int = 0  # proVLAE's schedule: steps the top layer trains alone, then steps each lower layer fades in
+    perceptual: float = 0.0  # weight of the perceptual loss on a face network's features (perceptual.py); 0 is off
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from facealgebra.images import grid, save_image, to_pil
 from facealgebra.losses import layer_regularisers, reconstruction
 from facealgebra.model import VLAE
 from facealgebra.outputs import guard
+from facealgebra.perceptual import perceptual_loss
 
 if TYPE_CHECKING:
     from facealgebra.progress import TrainProgress
@@ -76,6 +77,7 @@ class TrainJob:
     beta: float | None = None  # the regulariser's weight; the model's (or preset's) when not given
     heads: str | None = None  # a new run's latent heads; the preset's when not given
     progressive: int | None = None  # steps a layer phase of progressive training lasts; 0 is off
+    perceptual: float | None = None  # weight of the perceptual loss; 0 is off
 
 
 # ---- batches ---------------------------------------------------------------------------------------------------
@@ -136,8 +138,8 @@ def sample_grid(model: VLAE, images: torch.Tensor, seed: int) -> np.ndarray:
 
 
 # ---- the loop --------------------------------------------------------------------------------------------------
-# a resumed run keeps these unless a flag overrides them (older files lack the last two: the preset's then)
-RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment", "save_every", "sample_every", "progressive")
+# a resumed run keeps these unless a flag overrides them (older files lack the last three: the preset's then)
+RESUMED_SETTINGS = ("batch_size", "lr", "seed", "augment", "save_every", "sample_every", "progressive", "perceptual")
 
 
 def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
@@ -179,7 +181,8 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
         train_cfg = preset.train
     overrides = {
         name: getattr(job, name)
-        for name in ("steps", "batch_size", "lr", "seed", "sample_every", "save_every", "augment", "progressive")
+        for name in ("steps", "batch_size", "lr", "seed", "sample_every", "save_every", "augment", "progressive",
+                     "perceptual")
         if getattr(job, name) is not None
     }
     train_cfg = dataclasses.replace(train_cfg, **overrides)
@@ -188,6 +191,8 @@ def resolve_configs(job: TrainJob, data: ImageSet, previous: LoadedModel | None,
             raise FaceAlgebraError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(train_cfg, name)}")
     if not train_cfg.lr > 0:
         raise FaceAlgebraError(f"--lr must be positive, not {train_cfg.lr}")
+    if not train_cfg.perceptual >= 0:
+        raise FaceAlgebraError(f"--perceptual must be 0 (off) or more, not {train_cfg.perceptual}")
     if train_cfg.progressive < 0:
         raise FaceAlgebraError(f"--progressive must be 0 (off) or more steps, not {train_cfg.progressive}")
     return model_cfg, train_cfg
@@ -368,6 +373,7 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
         raise FaceAlgebraError(f"data {job.data!r} holds {len(images)} image(s); training on {ranks.world_size} "
                                f"process(es) needs at least {max(2, ranks.world_size)}")
     rows = own_rows(batch_size, ranks)
+    perceptual = perceptual_loss(train_cfg.perceptual, device)
     if ranks.is_main:  # made once every input has been checked: a refused run leaves no folder behind
         (job.out / "samples").mkdir(parents=True, exist_ok=True)
     values_per_image = model_cfg.channels * model_cfg.image_size ** 2
@@ -422,6 +428,8 @@ def train_in_folder(job: TrainJob, device: torch.device, log: Callable[[str], No
                 recon = reconstruction(x_hat, x)
                 regs = global_regularisers(model_cfg.reg, params, samples, values_per_image, ranks)
                 loss = recon + model_cfg.beta * torch.stack(regs).sum()
+                if perceptual:
+                    loss = loss + train_cfg.perceptual * perceptual(x_hat, x)
                 # the global batch's figures, and whether any process was asked to stop: one small all-reduce
                 stop_vote = torch.tensor(float(stop_requested()), device=device)
                 stats = average(torch.stack([loss, recon, *regs, stop_vote]).detach(), ranks).tolist()
@@ -500,6 +508,7 @@ def training_record(job: TrainJob, train_cfg: TrainConfig, step: int, global_bat
         "data": job.data, "preset": job.preset, "steps": step, "batch_size": global_batch, "lr": train_cfg.lr,
         "seed": train_cfg.seed, "augment": train_cfg.augment, "save_every": train_cfg.save_every,
         "sample_every": train_cfg.sample_every, "progressive": train_cfg.progressive,
+        "perceptual": train_cfg.perceptual,
         "wall_seconds": round(wall, 1), "processes": ranks.world_size, "device": device_description(device),
         "version": __version__,
     }
