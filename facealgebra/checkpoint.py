@@ -38,6 +38,7 @@ class LoadedModel:
     training: dict
     fingerprint: str
     path: Path
+    refine_steps: int = 0  # how photos' codes are found: the encoder's, then this many refining steps (refine.py)
 
 
 # ---- fingerprint -----------------------------------------------------------------------------------------------

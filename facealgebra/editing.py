@@ -26,13 +26,15 @@ from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
 from facealgebra.photoedit import apply_change
+from facealgebra.refine import refined
 
 BATCH_SIZE = 64
 DECODE_THREADS = 4  # photo decoding releases the GIL, so a few threads keep ahead of a CPU or GPU model
 BATCHES_AHEAD = 2  # bounded read-ahead: a folder of 100k photos must not sit in memory at once
 
 
-def load_for_editing(model: str, device: str) -> LoadedModel:
+def load_for_editing(model: str, device: str, refine_steps: int = 0) -> LoadedModel:
+    """The model of an editing command on its device; photos' codes get `refine_steps` refining steps."""
     from facealgebra.checkpoint import load_model
     from facealgebra.devices import select_device
 
@@ -42,7 +44,9 @@ def load_for_editing(model: str, device: str) -> LoadedModel:
         # intra-op threads waiting on each other made one 64x64 encode 100x slower (0.3 s against 2 ms).
         # Folders still use the cores: their photos decode in DECODE_THREADS while the model runs.
         torch.set_num_threads(1)
-    return load_model(model, chosen)
+    loaded = load_model(model, chosen)
+    loaded.refine_steps = refine_steps
+    return loaded
 
 
 def model_device(loaded: LoadedModel) -> torch.device:
@@ -56,12 +60,14 @@ def dims(loaded: LoadedModel) -> tuple[int, ...]:
 # ---- encoding --------------------------------------------------------------------------------------------------
 @torch.inference_mode()
 def encode_arrays(loaded: LoadedModel, images: np.ndarray) -> list[np.ndarray]:
-    """uint8 (N, C, H, W) at model size -> per-layer posterior means, float32 (N, d_l)."""
+    """uint8 (N, C, H, W) at model size -> per-layer codes, float32 (N, d_l): the posterior means, refined by the
+    model's refine_steps (refine.py)."""
     parts = []
     for start in range(0, len(images), BATCH_SIZE):
         # torch.tensor copies: arrays that come from PIL are read-only, which torch.from_numpy warns about
         batch = torch.tensor(images[start:start + BATCH_SIZE], device=model_device(loaded)).float() / 255.0
-        parts.append([z.float().cpu().numpy() for z in loaded.model.encode(batch)])
+        codes = refined(loaded.model, batch, loaded.model.encode(batch), loaded.refine_steps)
+        parts.append([z.float().cpu().numpy() for z in codes])
     return [np.concatenate([part[layer] for part in parts]) for layer in range(len(dims(loaded)))]
 
 

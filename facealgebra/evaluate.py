@@ -70,6 +70,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import save_image
 from facealgebra.losses import mmd_to_prior
 from facealgebra.progress import CountProgress
+from facealgebra.refine import refined
 
 EVAL_IMAGES = 10_000  # at most this many images (a seeded random subset) are encoded
 MMD_IMAGES = 2_000
@@ -108,7 +109,8 @@ def to_unit(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
 @torch.no_grad()
 def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device | str,
                   progress: CountProgress) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Per-layer posterior means and posterior samples, and per-image reconstruction MSE (from the means)."""
+    """Per-layer posterior means and posterior samples, and per-image reconstruction MSE (from the means, refined
+    by the model's refine_steps: the codes encode gives)."""
     means: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
     samples: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
     errors = []
@@ -119,7 +121,8 @@ def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device 
         for layer, (mu, draw) in enumerate(zip(layer_means, loaded.model.draw(params))):
             means[layer].append(mu.double().cpu().numpy())
             samples[layer].append(draw.float().cpu().numpy())
-        errors.append(image_mse(loaded.model.decode(layer_means), x))
+        codes = refined(loaded.model, x, layer_means, loaded.refine_steps)
+        errors.append(image_mse(loaded.model.decode(codes), x))
         progress.advance()
     return [np.concatenate(m) for m in means], [np.concatenate(s) for s in samples], np.concatenate(errors)
 
@@ -459,7 +462,8 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                 "training_data": loaded.training.get("data"),
                 "images": int(len(subset)),
                 "seed": seed,
-                "reconstruction": {"mse": float(errors.mean()), "psnr": float(psnr(errors).mean())},
+                "reconstruction": {"mse": float(errors.mean()), "psnr": float(psnr(errors).mean()),
+                                   "refine_steps": loaded.refine_steps},
                 "layers": layer_statistics(means, samples),
             }
             if data.factor_names:
@@ -490,13 +494,18 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
             for row in [header, *rows]]
 
 
+def refined_note(steps: int) -> str:
+    return f", codes refined by {steps} steps" if steps else ""
+
+
 def report_lines(result: dict) -> list[str]:
     """A readable summary of an `evaluate_model` result, for the terminal."""
     layer_names = [f"z{layer['layer']}" for layer in result["layers"]]
     recon = result["reconstruction"]
     lines = [f"{result['model']} ({result['reg']}, latents {'+'.join(map(str, result['latent_dims']))}) on "
              f"{result['data']}: {result['images']} images, seed {result['seed']}",
-             f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB (the model trained on "
+             f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB"
+             f"{refined_note(recon.get('refine_steps', 0))} (the model trained on "
              f"{result['training_data']}: held out only if that excludes these images)", ""]
     lines += table(["layer", "dims", "active", "MMD^2"], [
         [name, str(layer["dims"]), "-" if layer["active_dims"] is None else str(layer["active_dims"]),

@@ -20,6 +20,7 @@ from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.judges.identity import IdentityJudge, identity_scores
 from facealgebra.judges.realism import RealismJudge, kid
+from facealgebra.refine import refined
 
 JUDGED_IMAGES = 500  # at most this many (a seeded subset): dlib reads about 5 faces a second here
 BATCH = 64
@@ -34,12 +35,14 @@ def pictures(images: np.ndarray) -> list[Image.Image]:
 @torch.inference_mode()
 def reconstructions_and_draws(loaded: LoadedModel, images: np.ndarray, seed: int,
                               device: torch.device | str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 reconstructions (posterior means decoded) and as many decoded prior draws."""
+    """uint8 reconstructions (posterior means, refined by the model's refine_steps, decoded) and as many decoded
+    prior draws."""
     model = loaded.model
     rebuilt, drawn = [], []
     for start in range(0, len(images), BATCH):
         x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH])).to(device).float() / 255.0
-        rebuilt.append(model.decode([mu for mu, _ in model.posterior(x)]).float().cpu().numpy())
+        codes = refined(model, x, [mu for mu, _ in model.posterior(x)], loaded.refine_steps)
+        rebuilt.append(model.decode(codes).float().cpu().numpy())
     draws = model.prior_latents(len(images), seed, device)
     for start in range(0, len(images), BATCH):
         drawn.append(model.decode([z[start:start + BATCH] for z in draws]).float().cpu().numpy())
