@@ -12,9 +12,12 @@ batch it came in). Nothing else changes: the weights stay as they are, and a ref
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from facealgebra.errors import FaceAlgebraError
+
+if TYPE_CHECKING:  # the CLI checks --refine before torch loads
+    import torch
 
 LEARNING_RATE = 0.05  # in code units: the prior's codes have norm about sqrt(d)
 MAX_STEPS = 1000
@@ -30,6 +33,8 @@ def refined(model: torch.nn.Module, x: torch.Tensor, codes: list[torch.Tensor], 
     [0, 1]; the codes as given when steps is 0. The model's weights get no gradient."""
     if steps <= 0:
         return codes
+    import torch
+
     with torch.inference_mode(False), torch.enable_grad():
         target = x.detach().clone().float()
         moving = [code.detach().clone().float().requires_grad_(True) for code in codes]
