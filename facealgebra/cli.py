@@ -50,6 +50,14 @@ def device_name(value: str) -> str:
     return value
 
 
+def refine_steps(value: int) -> int:
+    """--refine checked as it is parsed, before any model (or torch) loads."""
+    from facealgebra.refine import check_steps
+
+    check_steps(value)
+    return value
+
+
 ALIGN_HELP = ("auto, on or off: find the face in each photo and warp it onto the model's landmark template "
               "(auto: on when the 'align' extra is installed and the model has a template).")
 
@@ -163,7 +171,7 @@ def evaluate(
                                         "eligible faces, identity kept, median identity distance (judges extra)."),
     refine: int = typer.Option(0, "--refine", metavar="STEPS", help="Reconstruct from codes refined by STEPS "
                                "gradient steps through the decoder, as encode --refine finds them (0: the "
-                               "encoder's codes)."),
+                               "encoder's codes).", callback=refine_steps),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
     folder of photos is read as encode reads them: aligned onto the model's face template when it has one."""
@@ -173,10 +181,7 @@ def evaluate(
 
     from facealgebra.align import check_align_options
 
-    from facealgebra.refine import check_steps
-
     check_align_options(align, None)
-    check_steps(refine)
     judging = judges_wanted(judges, data)
     if edits is not None:
         from facealgebra.data import photo_folder
@@ -289,7 +294,8 @@ align_option = typer.Option("auto", "--align", help=ALIGN_HELP)
 face_option = typer.Option(None, "--face", help=FACE_HELP)
 refine_option = typer.Option(0, "--refine", metavar="STEPS", help="Refine each photo's code by STEPS gradient "
                              "steps through the decoder so that it decodes closer to the photo (50 is plenty; 0, "
-                             "the default: the encoder's code). About 0.5 s a photo on a CPU.")
+                             "the default: the encoder's code). About 0.5 s a photo on a CPU.",
+                             callback=refine_steps)
 strict_option = typer.Option(False, "--strict", help="Stop at the first image that cannot be read or shows no "
                              "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
@@ -381,10 +387,8 @@ def encode(
     """Encode images into a .npz of per-layer latents, their mean, or an attribute vector."""
     from facealgebra.align import check_align_options
     from facealgebra.operands import expand_inputs, images_in
-    from facealgebra.refine import check_steps
 
     check_align_options(align, face)
-    check_steps(refine)
 
     modes = [bool(inputs), with_dir is not None or without_dir is not None, attr is not None or data is not None]
     if sum(modes) != 1:
@@ -510,9 +514,6 @@ def traverse(
 ) -> None:
     """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip. With --from
     PHOTO, each tile is that photo with the walk's change applied."""
-    from facealgebra.refine import check_steps
-
-    check_steps(refine)
     from PIL import Image
 
     from facealgebra.algebra import parse_layers
@@ -626,9 +627,6 @@ def arith(
 ) -> None:
     """Edit a face by latent arithmetic: the change that a - b makes to c's code is applied to the photo c itself,
     at its own size. A term is an image, a .npz (its latent or mean) or a folder (its mean code)."""
-    from facealgebra.refine import check_steps
-
-    check_steps(refine)
     from PIL import Image
 
     from facealgebra.algebra import STDIN, edited_term, parse, parse_layers
