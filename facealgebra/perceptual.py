@@ -48,12 +48,7 @@ class FaceFeatureLoss(nn.Module):
         x = x.float().expand(-1, 3, -1, -1)
         if min(x.shape[2:]) < MIN_SIDE:
             x = F.interpolate(x, size=(MIN_SIDE, MIN_SIDE), mode="bilinear", align_corners=False)
-        x = (x - self.mean) / self.std
-        trunk = self.trunk
-        x = F.max_pool2d(F.relu(trunk.bn1(trunk.conv1(x))), 3, 2, 1)
-        quarter = trunk.layer1(x)
-        eighth = trunk.layer2(quarter)
-        return [quarter, eighth, trunk.layer3(eighth)]
+        return self.trunk.stages((x - self.mean) / self.std, count=3)
 
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

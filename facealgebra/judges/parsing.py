@@ -77,11 +77,19 @@ class ResNet18(nn.Module):
             self.add_module(f"layer{index}", nn.Sequential(BasicBlock(channels_in, channels_out, stride),
                                                            BasicBlock(channels_out, channels_out)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def stages(self, x: torch.Tensor, count: int = 4) -> list[torch.Tensor]:
+        """The outputs of layer1 to layer{count}: the features at 1/4, 1/8, 1/16 and 1/32 of the input (the
+        perceptual loss stops at layer3)."""
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
-        eighth = self.layer2(self.layer1(x))
-        sixteenth = self.layer3(eighth)
-        return eighth, sixteenth, self.layer4(sixteenth)
+        outputs = []
+        for index in range(1, count + 1):
+            x = getattr(self, f"layer{index}")(x)
+            outputs.append(x)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        _, eighth, sixteenth, thirty_second = self.stages(x)
+        return eighth, sixteenth, thirty_second
 
 
 class AttentionRefinement(nn.Module):
