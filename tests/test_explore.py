@@ -36,10 +36,7 @@ class Server:
     def __init__(self, *args: str):
         self.process = subprocess.Popen([sys.executable, "-m", "facealgebra", "explore", "--no-browser", "--port",
                                          "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                        # Ctrl-C as at a terminal: a suite run as a background job (`pytest &` in a
-                                        # script) hands its children SIGINT ignored, and the server would not stop
-                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.stderr: list[str] = []
         threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True).start()
         self.url = self.process.stdout.readline().strip()  # the first line once it listens (or "" if it died)

@@ -24,6 +24,7 @@ import base64
 import io
 import json
 import secrets
+import signal
 import threading
 import time
 import traceback
@@ -275,6 +276,9 @@ def data_url(data: bytes, kind: str) -> str:
 
 def serve(explorer: Explorer, port: int, given: Path | None, open_browser: bool, say: Callable[[str], None]) -> None:
     """Serve the page until Ctrl-C; the URL goes to stdout (it is what the command gives)."""
+    # Ctrl-C (SIGINT) stops it even where a shell started it with SIGINT ignored (`facealgebra explore &` in a
+    # script, or a test suite run as a background job), as train's stop_on_termination_signals does for a run
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server = ExploreServer(explorer, port, given)
     except OSError as exc:
