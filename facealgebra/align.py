@@ -250,15 +250,17 @@ class PhotoInput:
 class Placement:
     """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
     numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize;
-    and, for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop)."""
+    for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop); and the head's
+    probability at each model pixel where headregion.py applies (None elsewhere)."""
 
     a: complex
     b: complex
     landmarks: np.ndarray | None = None
+    head: np.ndarray | None = None
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""
-        return Placement(self.a / factor, self.b, self.landmarks)
+        return Placement(self.a / factor, self.b, self.landmarks, self.head)
 
 
 def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:

@@ -22,6 +22,7 @@ from facealgebra.catalogue import AttributeName, model_catalogue
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
+from facealgebra.headregion import head_region
 from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
@@ -266,6 +267,9 @@ def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name:
               face: Face | None = None) -> tuple[Latents, Placement]:
     """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
     array, placement = photos.place(photo, name, face)
+    head = head_region(loaded.preprocess, array)
+    if head is not None:
+        placement = dataclasses.replace(placement, head=head)
     return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
 
 

@@ -2,8 +2,9 @@
 photo, so that everything the edit does not touch keeps the photo's own pixels.
 
 With z the face's code and z' the edited code, the change is delta = decode(z') - decode(z), an image in the
-model's frame (64x64, values in [-1, 1]). It is faded out by a soft mask (an ellipse around the face's landmarks,
-within a disc that ends inside the frame: the edit reaches the face, not the background), then
+model's frame (64x64, values in [-1, 1]). It is faded out by a soft mask (the head as headregion.py finds it in
+the aligned face, hair included, or an ellipse around the face's landmarks where that does not apply; within a
+disc that ends inside the frame: the edit reaches the head, not the background), then
 mapped into the photo by the inverse of the face's Placement (the alignment's similarity, the crop and the resize)
 with a bicubic resampling, which both upsamples it smoothly to the face's size in the photo and turns it with the
 face (for a large face, a bicubic warp onto every few photo pixels, then a separable bicubic upsampling to all:
@@ -29,6 +30,12 @@ from facealgebra.images import to_mode
 # differ most, for reasons that have nothing to do with the attribute).
 MASK_INNER, MASK_OUTER = 0.62, 0.98
 FACE_WIDTH, FACE_HEIGHT, FACE_CENTRE = 1.3, 1.7, 0.4
+# Where the head region is known (headregion.py: face, hair, ears, hat and neck), it joins the oval and replaces
+# the disc: the edit follows the hair and stops at the background. The head's probability is softened by a
+# Gaussian of HEAD_BLUR pixels of a 64-pixel frame, then ramps (smoothstep) from 0 at HEAD_EDGE[0] to 1 at
+# HEAD_EDGE[1]: full strength inside the head, exactly 0 (the photo's own pixels) in the background, a soft edge
+# between. Hair reaches the frame's edge, so the mask fades out over the last BORDER of the frame's side.
+HEAD_BLUR, HEAD_EDGE, BORDER = 1.0, (0.1, 0.9), 0.1
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 # A face that spans many photo pixels per model pixel has its change warped at every step-th photo pixel only,
@@ -40,25 +47,53 @@ SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 COARSE_SPACING, COARSE_PAD = 0.25, 2
 
 
-def blend_mask(size: int, landmarks: np.ndarray | None = None) -> np.ndarray:
-    """float32 (size, size): 1 at the centre of the model's frame (and of the face whose landmarks are given, in
-    model pixels), falling to 0 (smoothstep) towards the frame's border (and the face's edge)."""
+def blend_mask(size: int, landmarks: np.ndarray | None = None, head: np.ndarray | None = None) -> np.ndarray:
+    """float32 (size, size) in [0, 1]: where the edit lands in the model's frame. With the head's probability
+    (headregion.py): the head, softened (HEAD_BLUR, HEAD_EDGE), together with the oval around the face's landmarks
+    (which fills what the head net misses on a face: a hand, a veil), fading out within BORDER of the frame's edge.
+    Without it: a disc at the centre of the frame, falling to 0 towards its border, times the oval when the
+    landmarks (in model pixels) are given."""
     pixels = np.arange(size, dtype=np.float32) + 0.5
+    oval = None if landmarks is None else face_oval(pixels, landmarks)
+    if head is not None:
+        inside = smoothstep((blurred(head, HEAD_BLUR * size / 64) - HEAD_EDGE[0]) / (HEAD_EDGE[1] - HEAD_EDGE[0]))
+        if oval is not None:
+            inside = np.maximum(inside, oval)
+        edge = smoothstep(np.minimum(pixels, size - pixels) / (BORDER * size))
+        return (inside * np.minimum.outer(edge, edge)).astype(np.float32)
     mask = fall_off(np.hypot(*np.meshgrid(pixels - size / 2, pixels - size / 2)) / (size / 2))
-    if landmarks is not None:
-        eyes, mouth = landmarks[:2].mean(axis=0), landmarks[3:].mean(axis=0)
-        centre = eyes + FACE_CENTRE * (mouth - eyes)
-        eye_distance = float(np.linalg.norm(landmarks[1] - landmarks[0]))
-        x, y = np.meshgrid((pixels - centre[0]) / (FACE_WIDTH * eye_distance),
-                           (pixels - centre[1]) / (FACE_HEIGHT * eye_distance))
-        mask = mask * fall_off(np.hypot(x, y))
-    return mask.astype(np.float32)
+    return (mask if oval is None else mask * oval).astype(np.float32)
+
+
+def face_oval(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """An ellipse around the face (see FACE_WIDTH), 1 inside and falling to 0 (as fall_off) at its edge."""
+    eyes, mouth = landmarks[:2].mean(axis=0), landmarks[3:].mean(axis=0)
+    centre = eyes + FACE_CENTRE * (mouth - eyes)
+    eye_distance = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    x, y = np.meshgrid((pixels - centre[0]) / (FACE_WIDTH * eye_distance),
+                       (pixels - centre[1]) / (FACE_HEIGHT * eye_distance))
+    return fall_off(np.hypot(x, y))
+
+
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """0 below 0, 1 above 1, 3t^2 - 2t^3 between."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A 2-D float image blurred by a Gaussian of `sigma` pixels (separable; the border repeats its edge)."""
+    radius = max(1, math.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    padded = np.pad(image.astype(np.float32), radius, mode="edge")
+    rows = np.apply_along_axis(np.convolve, 1, padded, kernel, mode="valid")
+    return np.apply_along_axis(np.convolve, 0, rows, kernel, mode="valid")
 
 
 def fall_off(radius: np.ndarray) -> np.ndarray:
     """1 within MASK_INNER, 0 beyond MASK_OUTER, a smoothstep between."""
-    t = np.clip((MASK_OUTER - radius) / (MASK_OUTER - MASK_INNER), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    return smoothstep((MASK_OUTER - radius) / (MASK_OUTER - MASK_INNER))
 
 
 def footprint(placement: Placement, size: int, photo_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -85,7 +120,7 @@ def change_in_photo(change: np.ndarray, placement: Placement,
     """The masked change (C, S, S) resampled onto the photo pixels of `box`: the part of the box it reaches
     (left, top, right, bottom; zero elsewhere) and float32 (h, w, C) there, channels last as in the photo."""
     size = change.shape[-1]
-    masked = change * blend_mask(size, placement.landmarks)[None]
+    masked = change * blend_mask(size, placement.landmarks, placement.head)[None]
     nothing = box[:2] * 2, np.zeros((0, 0, len(masked)), np.float32)
     if not masked.any():
         return nothing

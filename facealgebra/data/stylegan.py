@@ -115,6 +115,13 @@ class StyleGAN:
         return Image.fromarray(np.clip((pixels.transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8))
 
 
+    def portrait(self, index: int, side: int = 512) -> Image.Image:
+        """Face `index` whole (not aligned), resized to side x side: a photo of no real person."""
+        from PIL import Image
+
+        return self.image(index).resize((side, side), Image.Resampling.LANCZOS)
+
+
 def aligned_frame(image: Image.Image) -> np.ndarray:
     """A photo's largest face aligned onto FACE_TEMPLATE, as uint8 (3, FRAME, FRAME); None when no face is found."""
     from facealgebra import align
