@@ -27,8 +27,8 @@ from facealgebra.judges.labelling import PARSER_SIDE
 from facealgebra.judges.reading import Judges
 
 # Calibration: the steps tried (multiples of an attribute's average change), the share of faces that must keep
-# the person at every sign, the fewest eligible faces a sign needs to count, and the landing rates (mean over the
-# signs) that count as a tie, which goes to the smaller step.
+# the person (both signs pooled), the fewest eligible faces a sign needs to count, and the landing rates (mean over
+# the signs) that count as a tie, which goes to the smaller step.
 SCALES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 KEPT_GOAL, MIN_ELIGIBLE, TIE = 0.95, 3, 0.05
 
@@ -109,7 +109,7 @@ def evaluate_edits(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInpu
 
 
 def calibrate_scales(loaded: LoadedModel, catalogue: Catalogue, paths: Sequence[Path], photos: PhotoInput,
-                        log: Callable[[str], None]) -> tuple[np.ndarray, dict]:
+                     log: Callable[[str], None]) -> tuple[np.ndarray, dict]:
     """Each attribute's scale, chosen on these photos by choose_scale among SCALES, and the counts it was
     chosen from: {name: {scale: [(sign, eligible, landed, kept), ...]}}."""
     unit = replace(catalogue, scale=np.ones(len(catalogue.names), np.float32))

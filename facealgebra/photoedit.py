@@ -3,8 +3,8 @@ photo, so that everything the edit does not touch keeps the photo's own pixels.
 
 With z the face's code and z' the edited code, the change is delta = decode(z') - decode(z), an image in the
 model's frame (64x64, values in [-1, 1]). It is faded out by a soft mask (the head as headregion.py finds it in
-the aligned face, hair included, or an ellipse around the face's landmarks where that does not apply; within a
-disc that ends inside the frame: the edit reaches the head, not the background), then
+the aligned face, hair included, fading out near the frame's edge; where that does not apply, an ellipse around
+the face's landmarks within a disc that ends inside the frame: the edit reaches the head, not the background), then
 mapped into the photo by the inverse of the face's Placement (the alignment's similarity, the crop and the resize)
 with a bicubic resampling, which both upsamples it smoothly to the face's size in the photo and turns it with the
 face (for a large face, a bicubic warp onto every few photo pixels, then a separable bicubic upsampling to all:
@@ -87,8 +87,8 @@ def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel = (kernel / kernel.sum()).astype(np.float32)
     padded = np.pad(image.astype(np.float32), radius, mode="edge")
-    rows = np.apply_along_axis(np.convolve, 1, padded, kernel, mode="valid")
-    return np.apply_along_axis(np.convolve, 0, rows, kernel, mode="valid")
+    across = sliding_window_view(padded, len(kernel), axis=1) @ kernel  # the kernel is symmetric: no flip needed
+    return sliding_window_view(across, len(kernel), axis=0) @ kernel
 
 
 def fall_off(radius: np.ndarray) -> np.ndarray:

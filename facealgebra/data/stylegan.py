@@ -114,7 +114,6 @@ class StyleGAN:
         pixels = self.synthesis(self.mean_style + self.psi * (style - self.mean_style))[0][0]  # (3, H, W) in [-1, 1]
         return Image.fromarray(np.clip((pixels.transpose(1, 2, 0) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8))
 
-
     def portrait(self, index: int, side: int = 512) -> Image.Image:
         """Face `index` whole (not aligned), resized to side x side: a photo of no real person."""
         from PIL import Image
