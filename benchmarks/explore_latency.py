@@ -37,6 +37,7 @@ from facealgebra.explore.server import ExploreServer
 from facealgebra.explore.session import Explorer
 from facealgebra.images import image_bytes
 from facealgebra.photoedit import apply_change
+from facealgebra.refine import TUNE_DEFAULT
 
 PHOTOS = Path(__file__).resolve().parent.parent / "examples" / "photos"
 SIDE = 1024
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=40)
     args = parser.parse_args()
 
-    loaded = editing.load_for_editing(args.model, "auto")
+    loaded = editing.load_for_editing(args.model, "auto", tune_steps=TUNE_DEFAULT)  # as the explorer loads it
     photos = photo_input(loaded.preprocess, "auto", None, args.model, loaded.training.get("data", ""))
     explorer = Explorer(loaded, photos, find_controls(loaded, cache_dir() / "explore" / loaded.fingerprint[:16]),
                         args.model)
@@ -97,7 +98,7 @@ def main() -> None:
         parts: dict[str, list[float]] = {"decode": [], "paste": [], "JPEG for the page": []}
         for _ in range(args.moves):
             started = time.perf_counter()
-            change = editing.changes(loaded, session.code, edited)[0]
+            change = editing.changes(loaded, session.code, edited, session.placement)[0]
             pasted = time.perf_counter()
             result = apply_change(session.photo, change, session.placement)
             encoded = time.perf_counter()

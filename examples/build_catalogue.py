@@ -36,6 +36,7 @@ from facealgebra.judges import check_installed
 from facealgebra.judges.catalogue_build import build_catalogue
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
+from facealgebra.refine import TUNE_DEFAULT
 
 
 def main() -> None:
@@ -48,6 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     check_installed()
     loaded = load_model(args.model)
+    loaded.tune_steps = TUNE_DEFAULT  # calibrated as arith edits: each face drawn by the decoder tuned to it
     cfg = loaded.model.cfg
     frames, readings = [], []
     for spec in ["celeba-sample?split=train"] + ([f"stylegan:{args.stylegan}"] if args.stylegan else []):

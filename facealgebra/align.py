@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -251,16 +251,18 @@ class Placement:
     """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
     numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize;
     for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop); and the head's
-    probability at each model pixel where headregion.py applies (None elsewhere)."""
+    probability at each model pixel where headregion.py applies (None elsewhere); and the face as the model sees it,
+    uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read)."""
 
     a: complex
     b: complex
     landmarks: np.ndarray | None = None
     head: np.ndarray | None = None
+    model_input: np.ndarray | None = None
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""
-        return Placement(self.a / factor, self.b, self.landmarks, self.head)
+        return replace(self, a=self.a / factor)
 
 
 def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:

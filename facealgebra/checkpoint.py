@@ -39,6 +39,7 @@ class LoadedModel:
     fingerprint: str
     path: Path
     refine_steps: int = 0  # how photos' codes are found: the encoder's, then this many refining steps (refine.py)
+    tune_steps: int = 0  # how a photo's face is drawn: by the decoder tuned to it by this many steps (refine.tuned)
 
 
 # ---- fingerprint -----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typer.main import get_command
 
 from facealgebra.errors import FaceAlgebraError, Interrupted, TrainingError
 from facealgebra.outputs import guard
+from facealgebra.refine import TUNE_DEFAULT
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,6 +56,15 @@ def refine_steps(value: int) -> int:
     from facealgebra.refine import check_steps
 
     check_steps(value)
+    return value
+
+
+def tune_steps(value: Optional[int]) -> Optional[int]:
+    """--tune checked as it is parsed, before any model (or torch) loads."""
+    from facealgebra.refine import check_tune_steps
+
+    if value is not None:
+        check_tune_steps(value)
     return value
 
 
@@ -172,6 +182,10 @@ def evaluate(
     refine: int = typer.Option(0, "--refine", metavar="STEPS", help="Reconstruct from codes refined by STEPS "
                                "gradient steps through the decoder, as encode --refine finds them (0: the "
                                "encoder's codes).", callback=refine_steps),
+    tune: Optional[int] = typer.Option(None, "--tune", metavar="STEPS", help="Reconstruct each photo with the "
+                                       f"decoder tuned to it by STEPS steps, as arith draws its edits (default: "
+                                       f"{TUNE_DEFAULT} on a folder of photos, 0 on other data).",
+                                       callback=tune_steps),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
     folder of photos is read as encode reads them: aligned onto the model's face template when it has one."""
@@ -202,13 +216,14 @@ def evaluate(
 
     chosen = select_device(device)
     loaded = load_model(model, chosen)
+    folder = photo_folder(data)
     loaded.refine_steps = refine
+    loaded.tune_steps = tune if tune is not None else TUNE_DEFAULT if folder is not None else 0
     if edits is not None:  # a name not in the catalogue fails before any work
         from facealgebra.catalogue import model_catalogue
         from facealgebra.edit_evaluation import edit_names
 
         edit_names(edits, model_catalogue(loaded.path, loaded.fingerprint, model).names)
-    folder = photo_folder(data)
     paths = list_images(folder) if folder is not None else []
     aligning = align == "on" or (align == "auto" and Template.of(loaded.preprocess) is not None)
     if paths and aligning:
@@ -296,6 +311,10 @@ refine_option = typer.Option(0, "--refine", metavar="STEPS", help="Refine each p
                              "steps through the decoder so that it decodes closer to the photo (50 is plenty; 0, "
                              "the default: the encoder's code). About 0.5 s a photo on a CPU.",
                              callback=refine_steps)
+tune_option = typer.Option(TUNE_DEFAULT, "--tune", metavar="STEPS", help="Draw each photo's edit with the decoder "
+                           "tuned to that face by STEPS gradient steps first, so that it draws this person rather "
+                           "than the nearest face it knows (0: the model as trained). About 0.6 s a face on a "
+                           "CPU.", callback=tune_steps)
 strict_option = typer.Option(False, "--strict", help="Stop at the first image that cannot be read or shows no "
                              "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
@@ -314,14 +333,14 @@ def check_latents_name(path: str, option: str) -> None:
         raise FaceAlgebraError(f"{option} {path}: latents are written as .npz; name the file so")
 
 
-def load_for_photos(model: str, device: str, align: str, face: Optional[int],
-                    strict: bool = False, refine: int = 0) -> tuple["LoadedModel", "PhotoInput"]:
-    """The model of an editing command, and how photos become its input (--align, --face and --refine already
-    checked)."""
+def load_for_photos(model: str, device: str, align: str, face: Optional[int], strict: bool = False,
+                    refine: int = 0, tune: int = 0) -> tuple["LoadedModel", "PhotoInput"]:
+    """The model of an editing command, and how photos become its input (--align, --face, --refine and --tune
+    already checked)."""
     from facealgebra import editing
     from facealgebra.align import photo_input
 
-    loaded = editing.load_for_editing(model, device, refine)
+    loaded = editing.load_for_editing(model, device, refine, tune)
     return loaded, photo_input(loaded.preprocess, align, face, model, loaded.training.get("data", ""), strict, say)
 
 
@@ -511,6 +530,7 @@ def traverse(
     align: str = align_option,
     face: Optional[int] = face_option,
     refine: int = refine_option,
+    tune: int = tune_option,
 ) -> None:
     """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip. With --from
     PHOTO, each tile is that photo with the walk's change applied."""
@@ -553,7 +573,7 @@ def traverse(
     from facealgebra.algebra import check_layers, interpolate
     from facealgebra.images import to_pil
 
-    loaded, photos = load_for_photos(model, device, align, face, refine=refine)
+    loaded, photos = load_for_photos(model, device, align, face, refine=refine, tune=tune)
     num_layers, side = loaded.model.cfg.num_layers, loaded.model.cfg.image_size
     layers = layers or tuple(range(1, num_layers + 1))
     rows, panels = (1, 1) if between is not None else (samples, len(layers))
@@ -624,6 +644,7 @@ def arith(
                                        "1, left to right (default: the largest; the other photos give their largest)."),
     strict: bool = strict_option,
     refine: int = refine_option,
+    tune: int = tune_option,
 ) -> None:
     """Edit a face by latent arithmetic: the change that a - b makes to c's code is applied to the photo c itself,
     at its own size. A term is an image, a .npz (its latent or mean) or a folder (its mean code)."""
@@ -674,7 +695,7 @@ def arith(
 
     from facealgebra import editing
 
-    loaded, photos = load_for_photos(model, device, align, face, strict, refine)
+    loaded, photos = load_for_photos(model, device, align, face, strict, refine, tune)
     scale = upscale_factor(size, loaded.model.cfg.image_size)
     edit = editing.Arithmetic(loaded, photos, terms, operands, target, layers, " ".join(tokens))
     guard = identity_guard() if not decoded else None
@@ -698,8 +719,9 @@ def arith(
         rows = edit.apply(faces)
         result = editing.stack([after for _, after, _ in rows]) if rows else edit.without_photo()
         results.append(result)
-        if decoded:
-            image = editing.decode(loaded, result.select(slice(0, 1)))[0]
+        if decoded:  # the photo's face (the first) is drawn by its own decoder, as its edit would be
+            drawer = editing.face_decoder(loaded, rows[0][0], rows[0][2]) if rows else None
+            image = editing.decode(loaded, result.select(slice(0, 1)), drawer)[0]
             if panel:
                 image = edit.panel(rows[0][0] if rows else None, image, expected, compare or [])
             write_image(image, destination, scale, result, as_json)
@@ -923,7 +945,8 @@ def explore(
         raise FaceAlgebraError(f"--port {port}: give a port from 1 to 65535, or 0 for any free one")
     from facealgebra.explore.server import run
 
-    loaded, photos = load_for_photos(model, "auto", "auto", None)  # arith's defaults, so its command matches
+    loaded, photos = load_for_photos(model, "auto", "auto", None, tune=TUNE_DEFAULT)  # arith's defaults, so its
+    # command matches
     named = str(loaded.path.resolve()) if Path(model).expanduser().exists() else model  # a bundled name stays
     run(loaded, photos, named, port, Path(photo).resolve() if photo else None, not no_browser, say)
 

@@ -29,7 +29,7 @@ from facealgebra.judges.reading import Judges
 # Calibration: the steps tried (multiples of an attribute's average change), the share of faces that must keep
 # the person (both signs pooled), the fewest eligible faces a sign needs to count, and the landing rates (mean over
 # the signs) that count as a tie, which goes to the smaller step.
-SCALES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+SCALES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 KEPT_GOAL, MIN_ELIGIBLE, TIE = 0.95, 3, 0.05
 
 

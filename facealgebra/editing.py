@@ -6,8 +6,10 @@ A PhotoInput (align.py) turns each photo into model input, aligned onto the mode
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Sequence
@@ -27,15 +29,16 @@ from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
 from facealgebra.photoedit import apply_change
-from facealgebra.refine import refined
+from facealgebra.refine import refined, tuned
 
 BATCH_SIZE = 64
 DECODE_THREADS = 4  # photo decoding releases the GIL, so a few threads keep ahead of a CPU or GPU model
 BATCHES_AHEAD = 2  # bounded read-ahead: a folder of 100k photos must not sit in memory at once
 
 
-def load_for_editing(model: str, device: str, refine_steps: int = 0) -> LoadedModel:
-    """The model of an editing command on its device; photos' codes get `refine_steps` refining steps."""
+def load_for_editing(model: str, device: str, refine_steps: int = 0, tune_steps: int = 0) -> LoadedModel:
+    """The model of an editing command on its device; photos' codes get `refine_steps` refining steps, and each
+    photo's face is drawn by the decoder tuned to it by `tune_steps` steps (face_decoder)."""
     from facealgebra.checkpoint import load_model
     from facealgebra.devices import select_device
 
@@ -46,7 +49,7 @@ def load_for_editing(model: str, device: str, refine_steps: int = 0) -> LoadedMo
         # Folders still use the cores: their photos decode in DECODE_THREADS while the model runs.
         torch.set_num_threads(1)
     loaded = load_model(model, chosen)
-    loaded.refine_steps = refine_steps
+    loaded.refine_steps, loaded.tune_steps = refine_steps, tune_steps
     return loaded
 
 
@@ -172,13 +175,43 @@ def picture_of(loaded: LoadedModel, operand: Operand, code: Latents | None, phot
 
 # ---- decoding --------------------------------------------------------------------------------------------------
 @torch.inference_mode()
-def decode(loaded: LoadedModel, latents: Latents) -> np.ndarray:
-    """Images in [0, 1], float32 (N, C, H, W)."""
+def decode(loaded: LoadedModel, latents: Latents, decoder: torch.nn.Module | None = None) -> np.ndarray:
+    """Images in [0, 1], float32 (N, C, H, W), drawn by `decoder` (a face_decoder) or the model."""
+    decoder = decoder or loaded.model
     parts = []
     for start in range(0, len(latents), BATCH_SIZE):
         codes = [torch.from_numpy(z[start:start + BATCH_SIZE]).to(model_device(loaded)) for z in latents.layers]
-        parts.append(loaded.model.decode(codes).float().cpu().numpy())
+        parts.append(decoder.decode(codes).float().cpu().numpy())
     return np.concatenate(parts)
+
+
+# The decoders last tuned to a face, newest last: the explorer edits one face many times, and eval --edits edits
+# each photo once per attribute, so a face is tuned once.
+TUNED_KEPT = 4
+_tuned: OrderedDict[tuple, torch.nn.Module] = OrderedDict()
+_tuned_lock = threading.Lock()
+
+
+def face_decoder(loaded: LoadedModel, code: Latents, placement: Placement | None) -> torch.nn.Module:
+    """The decoder that draws a photo's face: the model tuned to the face (refine.tuned: loaded.tune_steps
+    steps, with the face's code as the pivot) when tuning is on and the placement holds the face as the model saw
+    it, else the model itself."""
+    if loaded.tune_steps <= 0 or placement is None or placement.model_input is None:
+        return loaded.model
+    digest = hashlib.sha256(placement.model_input.tobytes())
+    for layer in code.layers:
+        digest.update(np.ascontiguousarray(layer[:1], dtype=np.float32).tobytes())
+    key = (id(loaded.model), loaded.tune_steps, digest.hexdigest())
+    with _tuned_lock:
+        if key not in _tuned:
+            device = model_device(loaded)
+            x = torch.tensor(placement.model_input[None], device=device).float() / 255.0
+            _tuned[key] = tuned(loaded.model, x, [torch.from_numpy(z[:1]).to(device) for z in code.layers],
+                                loaded.tune_steps)
+            while len(_tuned) > TUNED_KEPT:
+                _tuned.popitem(last=False)
+        _tuned.move_to_end(key)
+        return _tuned[key]
 
 
 def prior_codes(loaded: LoadedModel, count: int, seed: int) -> Latents:
@@ -248,9 +281,10 @@ def stack(codes: Sequence[Latents]) -> Latents:
     return Latents(layers, tuple(name for code in codes for name in code.names), codes[0].fingerprint)
 
 
-def changes(loaded: LoadedModel, before: Latents, after: Latents) -> np.ndarray:
-    """decode(after) - decode(before) for one `before` row and every `after` row: (N, C, S, S), in [-1, 1]."""
-    pictures = decode(loaded, stack([before, after]))
+def changes(loaded: LoadedModel, before: Latents, after: Latents, placement: Placement | None = None) -> np.ndarray:
+    """decode(after) - decode(before) for one `before` row (a face, found at `placement`) and every `after` row,
+    drawn by the face's decoder (face_decoder): (N, C, S, S), in [-1, 1]."""
+    pictures = decode(loaded, stack([before, after]), face_decoder(loaded, before, placement))
     return pictures[1:] - pictures[:1]
 
 
@@ -259,7 +293,7 @@ def edit_photo(loaded: LoadedModel, photo: Image.Image, faces: Sequence[tuple[La
     """The photo with each face's change, decode(edited) - decode(code), applied where that face lies;
     faces are (code, edited code, placement)."""
     for code, edited, placement in faces:
-        photo = apply_change(photo, changes(loaded, code, edited)[0], placement, strength)
+        photo = apply_change(photo, changes(loaded, code, edited, placement)[0], placement, strength)
     return photo
 
 
@@ -267,9 +301,7 @@ def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name:
               face: Face | None = None) -> tuple[Latents, Placement]:
     """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
     array, placement = photos.place(photo, name, face)
-    head = head_region(loaded.preprocess, array)
-    if head is not None:
-        placement = dataclasses.replace(placement, head=head)
+    placement = dataclasses.replace(placement, head=head_region(loaded.preprocess, array), model_input=array)
     return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
 
 
@@ -281,7 +313,7 @@ def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placemen
                          Image.Resampling.LANCZOS) if factor < 1 else photo
     placement = placement.scaled(small.width / photo.width)
     tiles = []
-    for change in changes(loaded, code, edited):
+    for change in changes(loaded, code, edited, placement):
         tile = apply_change(small, change, placement)
         array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))  # transparency onto white
         tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))

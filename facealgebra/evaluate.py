@@ -70,7 +70,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import save_image
 from facealgebra.losses import mmd_to_prior
 from facealgebra.progress import CountProgress
-from facealgebra.refine import refined
+from facealgebra.refine import reconstructions, refined
 
 EVAL_IMAGES = 10_000  # at most this many images (a seeded random subset) are encoded
 MMD_IMAGES = 2_000
@@ -108,12 +108,13 @@ def to_unit(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device | str,
-                  progress: CountProgress) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Per-layer posterior means and posterior samples, and per-image reconstruction MSE (from the means, refined
-    by the model's refine_steps: the codes encode gives)."""
+                  progress: CountProgress) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Per-layer posterior means and posterior samples, and per-image reconstruction MSE from the means (refined
+    by the model's refine_steps: the codes encode gives), drawn by the decoder tuned to each image (the model's
+    tune_steps) and by the model as trained."""
     means: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
     samples: list[list[np.ndarray]] = [[] for _ in loaded.model.cfg.latent_dims]
-    errors = []
+    errors, untuned = [], []
     for start in range(0, len(images), BATCH_SIZE):
         x = to_unit(images[start:start + BATCH_SIZE], device)
         params = loaded.model.posterior(x)
@@ -122,9 +123,12 @@ def encode_images(loaded: LoadedModel, images: np.ndarray, device: torch.device 
             means[layer].append(mu.double().cpu().numpy())
             samples[layer].append(draw.float().cpu().numpy())
         codes = refined(loaded.model, x, layer_means, loaded.refine_steps)
-        errors.append(image_mse(loaded.model.decode(codes), x))
+        untuned.append(image_mse(loaded.model.decode(codes), x))
+        errors.append(image_mse(reconstructions(loaded.model, x, codes, loaded.tune_steps), x)
+                      if loaded.tune_steps else untuned[-1])
         progress.advance()
-    return [np.concatenate(m) for m in means], [np.concatenate(s) for s in samples], np.concatenate(errors)
+    return ([np.concatenate(m) for m in means], [np.concatenate(s) for s in samples], np.concatenate(errors),
+            np.concatenate(untuned))
 
 
 def layer_statistics(means: list[np.ndarray], samples: list[np.ndarray]) -> list[dict]:
@@ -452,7 +456,7 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            means, samples, errors = encode_images(loaded, data.images[subset], device, progress)
+            means, samples, errors, untuned = encode_images(loaded, data.images[subset], device, progress)
             result = {
                 "model": str(loaded.path),
                 "fingerprint": loaded.fingerprint,
@@ -463,7 +467,8 @@ def evaluate_model(loaded: LoadedModel, data: ImageSet, seed: int = 0,
                 "images": int(len(subset)),
                 "seed": seed,
                 "reconstruction": {"mse": float(errors.mean()), "psnr": float(psnr(errors).mean()),
-                                   "refine_steps": loaded.refine_steps},
+                                   "refine_steps": loaded.refine_steps, "tune_steps": loaded.tune_steps,
+                                   "untuned": {"mse": float(untuned.mean()), "psnr": float(psnr(untuned).mean())}},
                 "layers": layer_statistics(means, samples),
             }
             if data.factor_names:
@@ -494,8 +499,13 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
             for row in [header, *rows]]
 
 
-def refined_note(steps: int) -> str:
-    return f", codes refined by {steps} steps" if steps else ""
+def refined_note(recon: dict) -> str:
+    """How the reconstructions were made, when not by the encoder and the model alone."""
+    notes = [f"codes refined by {recon['refine_steps']} steps"] if recon.get("refine_steps") else []
+    if recon.get("tune_steps"):
+        notes.append(f"decoder tuned to each image by {recon['tune_steps']} steps; untuned "
+                     f"{recon['untuned']['psnr']:.2f} dB")
+    return "".join(f", {note}" for note in notes)
 
 
 def report_lines(result: dict) -> list[str]:
@@ -505,7 +515,7 @@ def report_lines(result: dict) -> list[str]:
     lines = [f"{result['model']} ({result['reg']}, latents {'+'.join(map(str, result['latent_dims']))}) on "
              f"{result['data']}: {result['images']} images, seed {result['seed']}",
              f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB"
-             f"{refined_note(recon.get('refine_steps', 0))} (the model trained on "
+             f"{refined_note(recon)} (the model trained on "
              f"{result['training_data']}: held out only if that excludes these images)", ""]
     lines += table(["layer", "dims", "active", "MMD^2"], [
         [name, str(layer["dims"]), "-" if layer["active_dims"] is None else str(layer["active_dims"]),

@@ -20,7 +20,7 @@ from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.judges.identity import IdentityJudge, identity_scores
 from facealgebra.judges.realism import RealismJudge, kid
-from facealgebra.refine import refined
+from facealgebra.refine import reconstructions, refined
 
 JUDGED_IMAGES = 500  # at most this many (a seeded subset): dlib reads about 5 faces a second here
 BATCH = 64
@@ -42,7 +42,7 @@ def reconstructions_and_draws(loaded: LoadedModel, images: np.ndarray, seed: int
     for start in range(0, len(images), BATCH):
         x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH])).to(device).float() / 255.0
         codes = refined(model, x, [mu for mu, _ in model.posterior(x)], loaded.refine_steps)
-        rebuilt.append(model.decode(codes).float().cpu().numpy())
+        rebuilt.append(reconstructions(model, x, codes, loaded.tune_steps).float().cpu().numpy())
     draws = model.prior_latents(len(images), seed, device)
     for start in range(0, len(images), BATCH):
         drawn.append(model.decode([z[start:start + BATCH] for z in draws]).float().cpu().numpy())
