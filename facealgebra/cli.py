@@ -949,8 +949,8 @@ def explore(
         raise FaceAlgebraError(f"--port {port}: give a port from 1 to 65535, or 0 for any free one")
     from facealgebra.explore.server import run
 
-    loaded, photos = load_for_photos(model, "auto", "auto", None, tune=TUNE_DEFAULT)  # arith's defaults, so its
-    # command matches
+    # arith's defaults, so that the command the page shows gives the same pixels
+    loaded, photos = load_for_photos(model, "auto", "auto", None, tune=TUNE_DEFAULT)
     named = str(loaded.path.resolve()) if Path(model).expanduser().exists() else model  # a bundled name stays
     run(loaded, photos, named, port, Path(photo).resolve() if photo else None, not no_browser, say)
 
