@@ -37,7 +37,6 @@ from facealgebra.explore.server import ExploreServer
 from facealgebra.explore.session import Explorer
 from facealgebra.images import image_bytes
 from facealgebra.photoedit import apply_change
-from facealgebra.refine import TUNE_DEFAULT
 
 PHOTOS = Path(__file__).resolve().parent.parent / "examples" / "photos"
 SIDE = 1024
@@ -65,7 +64,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=40)
     args = parser.parse_args()
 
-    loaded = editing.load_for_editing(args.model, "auto", tune_steps=TUNE_DEFAULT)  # as the explorer loads it
+    loaded = editing.load_for_editing(args.model, "auto", tune_steps=None)  # as the explorer loads it
     photos = photo_input(loaded.preprocess, "auto", None, args.model, loaded.training.get("data", ""))
     explorer = Explorer(loaded, photos, find_controls(loaded, cache_dir() / "explore" / loaded.fingerprint[:16]),
                         args.model)

@@ -277,6 +277,11 @@ def crop_placement(size: tuple[int, int], recipe: dict) -> Placement:
 NOT_PHOTOS = {"mnist": "handwritten digits", "toyfaces": "drawn toy faces"}
 
 
+def not_photos(trained_on: str) -> str | None:
+    """What a model trained on data SPEC `trained_on` draws instead of photos (NOT_PHOTOS), or None."""
+    return NOT_PHOTOS.get(parse_spec(trained_on)[0]) if trained_on else None
+
+
 def photo_input(recipe: dict, mode: str, face: int | None, model_name: str, trained_on: str = "",
                 strict: bool = False, log: Callable[[str], None] = lambda message: None) -> PhotoInput:
     """Resolve --align auto|on|off (and --face) for a model: auto aligns when the extra is installed and the
@@ -296,9 +301,9 @@ def photo_input(recipe: dict, mode: str, face: int | None, model_name: str, trai
     if mode == "auto" and template is not None and not aligned:
         notes.append(f"photos are centre-cropped, not aligned onto model {model_name}'s face template, as the face "
                      f"detector is not installed (a face off centre comes out smeared): {retinaface.INSTALL_HINT}")
-    source = parse_spec(trained_on)[0]
-    if source in NOT_PHOTOS:
-        notes.append(f"model {model_name} was trained on {NOT_PHOTOS[source]} (data {trained_on!r}), not photos: "
+    drawn = not_photos(trained_on)
+    if drawn:
+        notes.append(f"model {model_name} was trained on {drawn} (data {trained_on!r}), not photos: "
                      "it draws a photo as the nearest of those")
     return PhotoInput(recipe, template if aligned else None, face, strict, log, notes)
 

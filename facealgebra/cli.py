@@ -188,7 +188,8 @@ def evaluate(
                                "encoder's codes).", callback=refine_steps),
     tune: Optional[int] = typer.Option(None, "--tune", metavar="STEPS", help="Reconstruct each photo with the "
                                        f"decoder tuned to it by STEPS steps, as arith draws its edits (default: "
-                                       f"{TUNE_DEFAULT} on a folder of photos, 0 on other data).",
+                                       f"{TUNE_DEFAULT} on a folder of photos for a model trained on photos, else "
+                                       "0).",
                                        callback=tune_steps),
 ) -> None:
     """Measure reconstruction, per-layer information, label probes and (on toyfaces) arithmetic accuracy. A
@@ -222,7 +223,7 @@ def evaluate(
     loaded = load_model(model, chosen)
     folder = photo_folder(data)
     loaded.refine_steps = refine
-    loaded.tune_steps = tune if tune is not None else TUNE_DEFAULT if folder is not None else 0
+    loaded.tune_steps = tune if tune is not None else editing.default_tune(loaded) if folder is not None else 0
     if edits is not None:  # a name not in the catalogue fails before any work
         from facealgebra.catalogue import model_catalogue
         from facealgebra.edit_evaluation import edit_names
@@ -315,10 +316,11 @@ refine_option = typer.Option(0, "--refine", metavar="STEPS", help="Refine each p
                              "steps through the decoder so that it decodes closer to the photo (50 is plenty; 0, "
                              "the default: the encoder's code). About 0.5 s a photo on a CPU.",
                              callback=refine_steps)
-tune_option = typer.Option(TUNE_DEFAULT, "--tune", metavar="STEPS", help="Draw each photo's edit with the decoder "
-                           "tuned to that face by STEPS gradient steps first, so that it draws this person rather "
-                           "than the nearest face it knows (0: the model as trained). About 0.6 s a face on a "
-                           "CPU.", callback=tune_steps)
+tune_option = typer.Option(None, "--tune", metavar="STEPS", help="Draw each photo's edit with the decoder tuned "
+                           "to that face by STEPS gradient steps first, so that it draws this person rather than the "
+                           f"nearest face it knows (0: the model as trained; default {TUNE_DEFAULT} for a model "
+                           "trained on photos, 0 for drawn faces or digits). About 0.6 s a face on a CPU.",
+                           show_default=False, callback=tune_steps)
 strict_option = typer.Option(False, "--strict", help="Stop at the first image that cannot be read or shows no "
                              "face; by default one found in a folder (or on stdin) is skipped, and counted.")
 
@@ -338,7 +340,7 @@ def check_latents_name(path: str, option: str) -> None:
 
 
 def load_for_photos(model: str, device: str, align: str, face: Optional[int], strict: bool = False,
-                    refine: int = 0, tune: int = 0) -> tuple["LoadedModel", "PhotoInput"]:
+                    refine: int = 0, tune: Optional[int] = None) -> tuple["LoadedModel", "PhotoInput"]:
     """The model of an editing command, and how photos become its input (--align, --face, --refine and --tune
     already checked)."""
     from facealgebra import editing
@@ -534,7 +536,7 @@ def traverse(
     align: str = align_option,
     face: Optional[int] = face_option,
     refine: int = refine_option,
-    tune: int = tune_option,
+    tune: Optional[int] = tune_option,
 ) -> None:
     """Draw a traversal grid (rows x steps per layer) or, with --between A B, an interpolation strip. With --from
     PHOTO, each tile is that photo with the walk's change applied."""
@@ -648,7 +650,7 @@ def arith(
                                        "1, left to right (default: the largest; the other photos give their largest)."),
     strict: bool = strict_option,
     refine: int = refine_option,
-    tune: int = tune_option,
+    tune: Optional[int] = tune_option,
 ) -> None:
     """Edit a face by latent arithmetic: the change that a - b makes to c's code is applied to the photo c itself,
     at its own size. A term is an image, a .npz (its latent or mean) or a folder (its mean code)."""
@@ -949,8 +951,7 @@ def explore(
         raise FaceAlgebraError(f"--port {port}: give a port from 1 to 65535, or 0 for any free one")
     from facealgebra.explore.server import run
 
-    # arith's defaults, so that the command the page shows gives the same pixels
-    loaded, photos = load_for_photos(model, "auto", "auto", None, tune=TUNE_DEFAULT)
+    loaded, photos = load_for_photos(model, "auto", "auto", None)  # arith's defaults, so its command matches
     named = str(loaded.path.resolve()) if Path(model).expanduser().exists() else model  # a bundled name stays
     run(loaded, photos, named, port, Path(photo).resolve() if photo else None, not no_browser, say)
 

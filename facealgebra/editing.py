@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
-from facealgebra.align import Face, PhotoInput, Placement
+from facealgebra.align import Face, PhotoInput, Placement, not_photos
 from facealgebra.catalogue import AttributeName, model_catalogue
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
@@ -29,16 +29,16 @@ from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
 from facealgebra.photoedit import apply_change
-from facealgebra.refine import refined, tuned
+from facealgebra.refine import TUNE_DEFAULT, refined, tuned
 
 BATCH_SIZE = 64
 DECODE_THREADS = 4  # photo decoding releases the GIL, so a few threads keep ahead of a CPU or GPU model
 BATCHES_AHEAD = 2  # bounded read-ahead: a folder of 100k photos must not sit in memory at once
 
 
-def load_for_editing(model: str, device: str, refine_steps: int = 0, tune_steps: int = 0) -> LoadedModel:
+def load_for_editing(model: str, device: str, refine_steps: int = 0, tune_steps: int | None = 0) -> LoadedModel:
     """The model of an editing command on its device; photos' codes get `refine_steps` refining steps, and each
-    photo's face is drawn by the decoder tuned to it by `tune_steps` steps (face_decoder)."""
+    photo's face is drawn by the decoder tuned to it by `tune_steps` steps (face_decoder; None: default_tune)."""
     from facealgebra.checkpoint import load_model
     from facealgebra.devices import select_device
 
@@ -49,9 +49,16 @@ def load_for_editing(model: str, device: str, refine_steps: int = 0, tune_steps:
         # Folders still use the cores: their photos decode in DECODE_THREADS while the model runs.
         torch.set_num_threads(1)
     loaded = load_model(model, chosen)
-    loaded.refine_steps, loaded.tune_steps = refine_steps, tune_steps
+    loaded.refine_steps = refine_steps
+    loaded.tune_steps = default_tune(loaded) if tune_steps is None else tune_steps
     return loaded
 
+
+def default_tune(loaded: LoadedModel) -> int:
+    """--tune's default: TUNE_DEFAULT steps for a model trained on photos, which misses what is particular to each
+    face; 0 for one trained on drawn faces or digits (NOT_PHOTOS), which draws its own kind of picture closely
+    already and whose tuned copy would only learn the photo's pixels (a toy face's hair edit came out muddy)."""
+    return 0 if not_photos(loaded.training.get("data", "")) else TUNE_DEFAULT
 
 def model_device(loaded: LoadedModel) -> torch.device:
     return next(loaded.model.parameters()).device
@@ -261,7 +268,8 @@ def traversal_codes(loaded: LoadedModel, layers: Sequence[int], value_range: flo
 def panel_grid(images: np.ndarray) -> np.ndarray:
     """(rows, panels, steps, C, H, W) -> one image: panels side by side, a blank column between them."""
     rows, panels, steps = images.shape[:3]
-    blank = np.ones((rows, 1, *images.shape[3:]), dtype=images.dtype)
+    white = 255 if images.dtype == np.uint8 else 1  # photo tiles are uint8, decoded faces float in [0, 1]
+    blank = np.full((rows, 1, *images.shape[3:]), white, dtype=images.dtype)
     columns = []
     for panel in range(panels):
         columns += [images[:, panel]] + ([blank] if panel < panels - 1 else [])

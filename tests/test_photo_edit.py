@@ -245,3 +245,15 @@ def test_a_batch_edit_needs_a_folder_and_some_photos(tmp_path, out, stdin, fragm
                      *MODEL, input=paths.encode())
     assert_usage_error(result, fragment)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_traversal_panels_of_photo_tiles_are_parted_by_white_columns():
+    """Photo tiles are uint8: the blank column between panels is 255 there, as it is 1.0 between decoded faces."""
+    from facealgebra.editing import panel_grid
+    from facealgebra.images import GRID_PADDING
+
+    for tiles, white in ((np.zeros((1, 2, 3, 3, 8, 8), np.uint8), 255), (np.zeros((1, 2, 3, 3, 8, 8), np.float32), 1.0)):
+        sheet = panel_grid(tiles)  # 2 panels of 3 steps: the fourth tile of the row is the blank column
+        left, top = GRID_PADDING + 3 * (8 + GRID_PADDING), GRID_PADDING
+        assert (sheet[:, top:top + 8, left:left + 8] == white).all()
+        assert (sheet[:, top:top + 8, left - 8 - GRID_PADDING:left - GRID_PADDING] == 0).all()  # the last step

@@ -130,6 +130,12 @@ def test_arith_and_eval_tune_through_the_cli(tmp_path):
     figures = json.loads((tmp_path / "eval.json").read_text())["reconstruction"]
     assert figures["tune_steps"] == TUNE_DEFAULT and figures["psnr"] > figures["untuned"]["psnr"] + 1
     assert f"decoder tuned to each image by {TUNE_DEFAULT} steps" in result.stderr
+    # toyfaces was trained on drawn faces, not photos: not tuned unless asked
+    for steps, expected in ((None, 0), ("5", 5)):
+        result = run_cli("eval", "--model", "toyfaces", "--data", folder, "--judges", "off", "--device", "cpu",
+                         "--json", tmp_path / "toy.json", *(("--tune", steps) if steps else ()))
+        assert result.returncode == 0, result.stderr
+        assert json.loads((tmp_path / "toy.json").read_text())["reconstruction"]["tune_steps"] == expected
 
 
 @pytest.mark.parametrize("command", [("arith", "x.png", "-o", "out.png"), ("traverse", "-o", "out.png"),
