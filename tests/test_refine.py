@@ -30,12 +30,16 @@ def errors(model, codes, x) -> torch.Tensor:
         return (model.decode(codes) - x).abs().mean(dim=(1, 2, 3))
 
 
-def test_refining_brings_every_decoding_closer_and_leaves_the_weights_alone(orl):
-    loaded, x = orl
-    model = loaded.model
-    before_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+def snapshot(orl):
+    """The model, a copy of its weights as they are, and the encoder's codes of the faces."""
+    model = orl[0].model
     with torch.no_grad():
-        codes = model.encode(x)
+        return model, {name: p.detach().clone() for name, p in model.named_parameters()}, model.encode(orl[1])
+
+
+def test_refining_brings_every_decoding_closer_and_leaves_the_weights_alone(orl):
+    x = orl[1]
+    model, before_weights, codes = snapshot(orl)
     better = refined(model, x, codes, 20)
     assert (errors(model, better, x) < errors(model, codes, x)).all()
     assert all(torch.equal(p, before_weights[name]) for name, p in model.named_parameters())
@@ -82,11 +86,8 @@ def test_a_step_count_out_of_range_is_refused(command, tmp_path):
 
 # ---- --tune: the decoder tuned to one face ---------------------------------------------------------------------
 def test_a_tuned_decoder_draws_its_face_closer_and_leaves_the_model_alone(orl):
-    loaded, x = orl
-    model = loaded.model
-    before_weights = {name: p.detach().clone() for name, p in model.named_parameters()}
-    with torch.no_grad():
-        codes = model.encode(x)
+    x = orl[1]
+    model, before_weights, codes = snapshot(orl)
     for row in range(3):
         face, code = x[row:row + 1], [layer[row:row + 1] for layer in codes]
         copy = tuned(model, face, code, TUNE_DEFAULT)
