@@ -31,12 +31,11 @@ from facealgebra.data import load_data
 from facealgebra.data.celeba import SAMPLE_SPLITS, sample_photos
 from facealgebra.data.stylegan import FRAME, StyleGAN, frames_to_model
 from facealgebra.edit_evaluation import calibrate_scales
-from facealgebra.editing import encode_arrays
+from facealgebra.editing import default_tune, encode_arrays
 from facealgebra.judges import check_installed
 from facealgebra.judges.catalogue_build import build_catalogue
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
-from facealgebra.refine import TUNE_DEFAULT
 
 
 def main() -> None:
@@ -49,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     check_installed()
     loaded = load_model(args.model)
-    loaded.tune_steps = TUNE_DEFAULT  # calibrated as arith edits: each face drawn by the decoder tuned to it
+    loaded.tune_steps = default_tune(loaded)  # calibrated as arith edits: each face drawn as arith draws it
     cfg = loaded.model.cfg
     frames, readings = [], []
     for spec in ["celeba-sample?split=train"] + ([f"stylegan:{args.stylegan}"] if args.stylegan else []):

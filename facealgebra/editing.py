@@ -60,6 +60,7 @@ def default_tune(loaded: LoadedModel) -> int:
     already and whose tuned copy would only learn the photo's pixels (a toy face's hair edit came out muddy)."""
     return 0 if not_photos(loaded.training.get("data", "")) else TUNE_DEFAULT
 
+
 def model_device(loaded: LoadedModel) -> torch.device:
     return next(loaded.model.parameters()).device
 
