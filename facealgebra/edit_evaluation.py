@@ -71,9 +71,10 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
             if not eligible(before):
                 continue
             direction = catalogue.code(name, every_layer=False, model_label=loaded.path.stem)
+            where = replace(placement, region=catalogue.region(name))
             for scale in scales:
                 edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)], [code, direction], name)
-                after_photo = editing.edit_photo(loaded, photo, [(code, edited, placement)], 1.0)
+                after_photo = editing.edit_photo(loaded, photo, [(code, edited, where)], 1.0)
                 after_places = judges.places(after_photo)
                 tally = tallies[(name, sign, scale)]
                 tally["eligible"] += 1
@@ -109,16 +110,19 @@ def evaluate_edits(loaded: LoadedModel, paths: Sequence[Path], photos: PhotoInpu
 
 
 def calibrate_scales(loaded: LoadedModel, catalogue: Catalogue, paths: Sequence[Path], photos: PhotoInput,
-                     log: Callable[[str], None]) -> tuple[np.ndarray, dict]:
-    """Each attribute's scale, chosen on these photos by choose_scale among SCALES, and the counts it was
-    chosen from: {name: {scale: [(sign, eligible, landed, kept), ...]}}."""
+                     log: Callable[[str], None], names: Sequence[str] | None = None) -> tuple[np.ndarray, dict]:
+    """Each attribute's scale, chosen on these photos by choose_scale among SCALES (only `names`' when given: the
+    others keep the catalogue's), and the counts it was chosen from: {name: {scale: [(sign, eligible, landed,
+    kept), ...]}}."""
+    names = list(catalogue.names if names is None else names)
     unit = replace(catalogue, scale=np.ones(len(catalogue.names), np.float32))
-    _, tallies = judge_edits(loaded, unit, catalogue.names, paths, photos, SCALES, log)
-    table: dict[str, dict[float, list]] = {name: {} for name in catalogue.names}
+    _, tallies = judge_edits(loaded, unit, names, paths, photos, SCALES, log)
+    table: dict[str, dict[float, list]] = {name: {} for name in names}
     for (name, sign, scale), tally in tallies.items():
         table[name].setdefault(scale, []).append((sign, tally["eligible"], tally["landed"], tally["kept"]))
     chosen = np.array([choose_scale({scale: [counts[1:] for counts in signs] for scale, signs in table[name].items()})
-                       for name in catalogue.names], np.float32)
+                       if name in table else scale for name, scale in zip(catalogue.names, catalogue.scale)],
+                      np.float32)
     return chosen, table
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement, not_photos
-from facealgebra.catalogue import AttributeName, model_catalogue
+from facealgebra.catalogue import AttributeName, expression_region, model_catalogue
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
@@ -345,6 +345,16 @@ class Arithmetic:
         self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
                                      every_layer=layers is not None)
                       for index, term in enumerate(terms) if index != target}
+        self.region = self.edit_region()
+
+    def edit_region(self) -> str:
+        """Where the change lands on the photo: the region of the catalogue attributes added to it (a smile: the
+        lower face), when they are all the expression adds and they edit their own layers; else the head."""
+        others = [self.operands[term.operand] for index, term in enumerate(self.terms) if index != self.target]
+        if self.layers is not None or not others or not all(isinstance(o, AttributeName) for o in others):
+            return "head"
+        catalogue = model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
+        return expression_region(catalogue, [operand.name for operand in others])
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
@@ -356,7 +366,8 @@ class Arithmetic:
         edited = []
         for code, placement in faces:
             codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
-            edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target), placement))
+            edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target),
+                           dataclasses.replace(placement, region=self.region)))
         return edited
 
     def without_photo(self) -> Latents:

@@ -36,6 +36,10 @@ FACE_WIDTH, FACE_HEIGHT, FACE_CENTRE = 1.3, 1.7, 0.4
 # HEAD_EDGE[1]: full strength inside the head, exactly 0 (the photo's own pixels) in the background, a soft edge
 # between. Hair reaches the frame's edge, so the mask fades out over the last BORDER of the frame's side.
 HEAD_BLUR, HEAD_EDGE, BORDER = 1.0, (0.1, 0.9), 0.1
+# An attribute of the lower face (catalogue.REGIONS: a smile, an open mouth) lands below the eyes only: the mask
+# ramps (smoothstep) from 0 to 1 between LOWER_FACE[0] and LOWER_FACE[1] of the way from the eyes' line down to the
+# nose tip. The model draws a smile with a squint and brows that move, and those carry who the person is.
+LOWER_FACE = (0.4, 0.9)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 # A face that spans many photo pixels per model pixel has its change warped at every step-th photo pixel only,
@@ -47,22 +51,45 @@ SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 COARSE_SPACING, COARSE_PAD = 0.25, 2
 
 
-def blend_mask(size: int, landmarks: np.ndarray | None = None, head: np.ndarray | None = None) -> np.ndarray:
+def blend_mask(size: int, landmarks: np.ndarray | None = None, head: np.ndarray | None = None,
+               region: str = "head") -> np.ndarray:
     """float32 (size, size) in [0, 1]: where the edit lands in the model's frame. With the head's probability
     (headregion.py): the head, softened (HEAD_BLUR, HEAD_EDGE), together with the oval around the face's landmarks
     (which fills what the head net misses on a face: a hand, a veil), fading out within BORDER of the frame's edge.
     Without it: a disc at the centre of the frame, falling to 0 towards its border, times the oval when the
-    landmarks (in model pixels) are given."""
+    landmarks (in model pixels) are given. `region` "lower-face" keeps only what lies below the eyes (LOWER_FACE),
+    where the landmarks are known."""
     pixels = np.arange(size, dtype=np.float32) + 0.5
+    mask = head_mask(pixels, landmarks, head)
+    if region == "lower-face" and landmarks is not None:
+        mask = mask * lower_face(pixels, landmarks)
+    return mask.astype(np.float32)
+
+
+def head_mask(pixels: np.ndarray, landmarks: np.ndarray | None, head: np.ndarray | None) -> np.ndarray:
+    """blend_mask's mask of the whole head (or of the disc and oval)."""
+    size = len(pixels)
     oval = None if landmarks is None else face_oval(pixels, landmarks)
     if head is not None:
         inside = smoothstep((blurred(head, HEAD_BLUR * size / 64) - HEAD_EDGE[0]) / (HEAD_EDGE[1] - HEAD_EDGE[0]))
         if oval is not None:
             inside = np.maximum(inside, oval)
         edge = smoothstep(np.minimum(pixels, size - pixels) / (BORDER * size))
-        return (inside * np.minimum.outer(edge, edge)).astype(np.float32)
+        return inside * np.minimum.outer(edge, edge)
     mask = fall_off(np.hypot(*np.meshgrid(pixels - size / 2, pixels - size / 2)) / (size / 2))
-    return (mask if oval is None else mask * oval).astype(np.float32)
+    return mask if oval is None else mask * oval
+
+
+def lower_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """0 above the eyes, 1 from near the nose tip down (LOWER_FACE), measured across the eyes' line, so that a
+    tilted face is cut along its own eyes."""
+    eyes = landmarks[:2].mean(axis=0)
+    across = landmarks[1] - landmarks[0]
+    down = np.array([-across[1], across[0]]) / max(float(np.linalg.norm(across)), 1e-6)  # +90 deg: towards the mouth
+    depth = max(float((landmarks[2] - eyes) @ down), 1e-6)  # the nose tip's distance below the eyes' line
+    x, y = np.meshgrid(pixels - eyes[0], pixels - eyes[1])
+    below = (x * down[0] + y * down[1]) / depth
+    return smoothstep((below - LOWER_FACE[0]) / (LOWER_FACE[1] - LOWER_FACE[0]))
 
 
 def face_oval(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -120,7 +147,7 @@ def change_in_photo(change: np.ndarray, placement: Placement,
     """The masked change (C, S, S) resampled onto the photo pixels of `box`: the part of the box it reaches
     (left, top, right, bottom; zero elsewhere) and float32 (h, w, C) there, channels last as in the photo."""
     size = change.shape[-1]
-    masked = change * blend_mask(size, placement.landmarks, placement.head)[None]
+    masked = change * blend_mask(size, placement.landmarks, placement.head, placement.region)[None]
     nothing = box[:2] * 2, np.zeros((0, 0, len(masked)), np.float32)
     if not masked.any():
         return nothing

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from conftest import assert_usage_error, run_cli
-from facealgebra.catalogue import Catalogue, catalogue_path
+from facealgebra.catalogue import Catalogue, catalogue_path, expression_region
 from facealgebra.edit_evaluation import choose_scale
+from facealgebra.errors import FaceAlgebraError
 from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
 from facealgebra.latents import Latents
 
@@ -137,7 +138,7 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
-                       "scale": 2.0, "label": "rule a"}
+                       "scale": 2.0, "region": "head", "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
     assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
@@ -151,6 +152,27 @@ def test_a_catalogue_saved_without_scales_reads_as_scale_one(catalogued, tmp_pat
         arrays = {key: file[key] for key in file.files if key != "scale"}
     np.savez(path, **arrays)
     assert Catalogue.load(path).scale.tolist() == [1.0, 1.0]
+
+
+def test_regions_are_saved_and_a_catalogue_without_them_lands_on_the_head(catalogued, tmp_path):
+    _, catalogue = catalogued
+    path = tmp_path / "regions.catalogue.npz"
+    catalogue.regions = ["head", "lower-face"]
+    catalogue.save(path)
+    loaded = Catalogue.load(path)
+    assert [loaded.region(name) for name in loaded.names] == ["head", "lower-face"]
+    assert expression_region(loaded, ["smile"]) == "lower-face"
+    assert expression_region(loaded, ["smile", "glasses"]) == "head"  # mixed: the whole head
+    assert expression_region(loaded, []) == "head"
+    with np.load(path) as file:
+        arrays = {key: file[key] for key in file.files}
+    np.savez(path, **{**arrays, "region": np.array(["head", "elbow"])})
+    with pytest.raises(FaceAlgebraError, match="elbow"):
+        Catalogue.load(path)
+    del arrays["region"]
+    np.savez(path, **arrays)
+    assert Catalogue.load(path).region("smile") == "head"
+
 
 
 # ---- scale calibration -----------------------------------------------------------------------------------------------

@@ -102,3 +102,34 @@ def test_an_edit_reaches_the_hair_and_leaves_the_background_bit_for_bit(tmp_path
     head_reach, oval_reach = reach(placement), reach(replace(placement, head=None))
     assert not changed[~head_reach].any()  # the background outside the head: the photo's own pixels
     assert changed[head_reach & ~oval_reach].mean() > 0.3  # the hair beyond the old oval is edited
+
+
+def test_an_expression_lands_below_the_eyes_only():
+    _, array, placement = placed(PHOTOS / "generated-14.jpg")
+    size = array.shape[-1]
+    head = blend_mask(size, placement.landmarks, placement.head)
+    lower = blend_mask(size, placement.landmarks, placement.head, "lower-face")
+    eyes_row = int(placement.landmarks[:2, 1].max())
+    nose_row = int(np.ceil(placement.landmarks[2, 1]))
+    assert not lower[:eyes_row + 1].any()  # the eyes, brows and hair: untouched
+    np.testing.assert_array_equal(lower[nose_row + 1:], head[nose_row + 1:])  # the mouth and chin: the head's
+    assert (lower <= head).all() and np.abs(np.diff(lower, axis=0)).max() < 0.75  # a soft edge, no seam
+
+
+def test_a_smile_leaves_the_eyes_and_hair_of_the_photo_bit_for_bit(tmp_path):
+    photo = tmp_path / "portrait.png"
+    Image.open(PHOTOS / "generated-14.jpg").save(photo)
+    out = tmp_path / "out.png"
+    result = run_cli("arith", photo, "+", "smile", "-o", out, "--model", "faces", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    before = np.asarray(Image.open(photo).convert("RGB"), dtype=np.int16)
+    after = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
+    changed = (after != before).any(axis=-1)
+    _, _, placement = placed(photo)
+    # the photo's rows above the eyes' line (this face is upright) keep their pixels; the mouth changes
+    eyes_y = max(((complex(x, y) - placement.b) / placement.a).imag for x, y in placement.landmarks[:2])
+    mouth = [(complex(x, y) - placement.b) / placement.a for x, y in placement.landmarks[3:]]
+    assert not changed[:int(eyes_y)].any()
+    left, right = int(min(p.real for p in mouth)), int(max(p.real for p in mouth))
+    row = int(np.mean([p.imag for p in mouth]))
+    assert changed[row - 5:row + 5, left:right].mean() > 0.5
