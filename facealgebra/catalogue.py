@@ -4,16 +4,18 @@ as `<model>.catalogue.npz` and tied to its fingerprint. Reading one needs numpy 
 judges.
 
 Each attribute holds one direction per layer (the code's change from faces without it to faces with it, the other
-attributes held fixed), the layers it lives in (chosen by per-layer AUC), each layer's AUC, how many faces it was
-learned from, and its scale: how many times its direction one unit of the name adds. The direction is an
-average change, which the decoder draws faintly on a face that is far from that average; the scale is the
-step that makes the edit land on most faces while keeping the person, calibrated by the judges on training
-photos (edit_evaluation.calibrate_scales). `+ glasses` adds scale x direction in its own layers only: the
-other layers stay the face's; `+ 0.5*glasses` adds half of that.
+attributes held fixed), the layers it edits (those it lives in by per-layer AUC, widened by one where calibration
+finds that the edit lands more so), each layer's AUC, how many faces it was learned from, and its scale: how many
+times its direction one unit of the name adds. The direction is an average change, which the decoder draws faintly
+on a face that is far from that average; the scale is the step that makes the edit land on most faces while keeping
+the person, calibrated by the judges on photos (edit_evaluation.calibrate). `+ glasses` adds scale x direction in
+its own layers only: the other layers stay the face's; `+ 0.5*glasses` adds half of that.
 File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `names` (K,), `rules` (K,) the label
 each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,),
-`scale` (K,; a catalogue without it reads as scale 1), `region` (K,; where on the face each edit lands,
-photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads as "head").
+`scale` (K,; a catalogue without it reads as scale 1), `negative_scale` (K,; the step of `- name`: adding teeth and
+closing a mouth are different edits; a catalogue without it subtracts `scale`), `region` (K,; where on the face
+each edit lands, photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads as
+"head").
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class Catalogue:
     negatives: np.ndarray
     scale: np.ndarray  # (K,)
     regions: list[str] | None = None  # (K,) "head" or "lower-face"; None: "head" for all
+    negative_scale: np.ndarray | None = None  # (K,) the step of `- name`; None: `scale`, as for `+ name`
+
+    def negative_scales(self) -> np.ndarray:
+        """(K,) the step each attribute takes when subtracted."""
+        return (self.scale if self.negative_scale is None else self.negative_scale).astype(np.float32).copy()
 
     def region(self, name: str) -> str:
         """Where the attribute's edit lands on the face (photoedit.blend_mask)."""
@@ -63,7 +70,7 @@ class Catalogue:
                 np.savez(handle, format=np.array(CATALOGUE_FORMAT), fingerprint=np.array(self.fingerprint),
                          names=np.array(self.names), rules=np.array(self.rules), layers=self.layers, auc=self.auc,
                          positives=self.positives, negatives=self.negatives,
-                         scale=self.scale.astype(np.float32),
+                         scale=self.scale.astype(np.float32), negative_scale=self.negative_scales(),
                          region=np.array([self.region(name) for name in self.names]), **arrays)
 
     @classmethod
@@ -75,23 +82,24 @@ class Catalogue:
                 count = len([key for key in file.files if key.startswith("z")])
                 names = [str(n) for n in file["names"]]
                 scale = file["scale"] if "scale" in file.files else np.ones(len(names), np.float32)
+                negative = file["negative_scale"] if "negative_scale" in file.files else None
                 regions = [str(r) for r in file["region"]] if "region" in file.files else None
                 if regions and not set(regions) <= set(REGIONS):
                     raise ValueError(f"unknown region {sorted(set(regions) - set(REGIONS))[0]!r}")
                 return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
-                           file["auc"], file["positives"], file["negatives"], scale, regions)
+                           file["auc"], file["positives"], file["negatives"], scale, regions, negative)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 
-    def code(self, name: str, every_layer: bool, model_label: str) -> Latents:
-        """The attribute's step (scale x direction) as one code: zero outside its layers unless `every_layer`
-        (--layers given, which then chooses the layers)."""
+    def code(self, name: str, every_layer: bool, model_label: str, negative: bool = False) -> Latents:
+        """The attribute's step (scale x direction; the negative scale for a term that subtracts it) as one code:
+        zero outside its layers unless `every_layer` (--layers given, which then chooses the layers)."""
         if name not in self.names:
             raise FaceAlgebraError(f"{name}: no such file, and not an attribute of {model_label}'s catalogue "
                                    f"(known: {', '.join(self.names)})")
         row = self.names.index(name)
-        step = np.float32(self.scale[row])
+        step = np.float32(self.negative_scales()[row] if negative else self.scale[row])
         layers = tuple(direction[row:row + 1] * step if every_layer or self.layers[row, layer] else
                        np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
         return Latents(layers, (name,), self.fingerprint)

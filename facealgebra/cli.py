@@ -804,8 +804,9 @@ def vectors(
     as_json: bool = typer.Option(False, "--json", help="One JSON line per attribute instead of the table."),
 ) -> None:
     """The model's attribute catalogue: each name that arith takes (`arith me.jpg + glasses`), the layers it
-    edits, its AUC in each layer, how many faces it was learned from (with it, without it), its scale
-    (how many times its average change one unit of the name adds, calibrated by the judges) and where on a photo
+    edits, its AUC in each layer, how many faces it was learned from (with it, without it), its scales
+    (how many times its average change one unit of `+ name` and of `- name` moves, calibrated by the judges) and
+    where on a photo
     it lands (region: the head, or the lower face for an expression)."""
     from facealgebra.catalogue import model_catalogue
     from facealgebra.checkpoint import load_model
@@ -813,11 +814,13 @@ def vectors(
     loaded = load_model(model)
     catalogue = model_catalogue(loaded.path, loaded.fingerprint, model)
     rows = []
+    negative = catalogue.negative_scales()
     for row, name in enumerate(catalogue.names):
         layers = [int(layer) + 1 for layer in catalogue.layers[row].nonzero()[0]]
         rows.append({"name": name, "layers": layers, "auc": [round(float(v), 3) for v in catalogue.auc[row]],
                      "with": int(catalogue.positives[row]), "without": int(catalogue.negatives[row]),
-                     "scale": round(float(catalogue.scale[row]), 3), "region": catalogue.region(name),
+                     "scale": round(float(catalogue.scale[row]), 3), "negative_scale": round(float(negative[row]), 3),
+                     "region": catalogue.region(name),
                      "label": catalogue.rules[row]})
     if as_json:
         for entry in rows:
@@ -826,10 +829,10 @@ def vectors(
     from facealgebra.evaluate import table
 
     layer_names = [f"AUC z{layer + 1}" for layer in range(catalogue.layers.shape[1])]
-    for line in table(["name", "layers", *layer_names, "with", "without", "scale", "region", "label"],
+    for line in table(["name", "layers", *layer_names, "with", "without", "scale +", "scale -", "region", "label"],
                       [[entry["name"], ",".join(map(str, entry["layers"])), *(f"{v:.2f}" for v in entry["auc"]),
-                        str(entry["with"]), str(entry["without"]), f"{entry['scale']:g}", entry["region"],
-                        entry["label"]]
+                        str(entry["with"]), str(entry["without"]), f"{entry['scale']:g}",
+                        f"{entry['negative_scale']:g}", entry["region"], entry["label"]]
                        for entry in rows]):
         print(line)
 

@@ -157,12 +157,12 @@ def photo_set(spec: str, paths: Sequence[Path], photos: PhotoInput) -> ImageSet:
 
 
 def code_of(loaded: LoadedModel, text: str, operand: Operand, photos: PhotoInput,
-            every_layer: bool = True) -> Latents:
+            every_layer: bool = True, negative: bool = False) -> Latents:
     """One row: an image's code, a .npz's single code or mean, the mean code of a folder's images, or a catalogue
-    attribute's direction (zero outside its own layers unless `every_layer`)."""
+    attribute's step (zero outside its own layers unless `every_layer`; its `- name` step when `negative`)."""
     if isinstance(operand, AttributeName):
         return model_catalogue(loaded.path, loaded.fingerprint, loaded.path.stem, operand.name).code(
-            operand.name, every_layer, loaded.path.stem)
+            operand.name, every_layer, loaded.path.stem, negative)
     if isinstance(operand, Latents):
         operand.check_model(loaded.fingerprint, dims(loaded), text)
         return operand if len(operand) == 1 else operand.mean(text)
@@ -343,7 +343,7 @@ class Arithmetic:
         self.others = dataclasses.replace(photos, face=None) if target is not None else photos
         # a named attribute edits its own layers, unless --layers chooses them
         self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
-                                     every_layer=layers is not None)
+                                     every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
         self.region = self.edit_region()
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import assert_usage_error, run_cli
 from facealgebra.catalogue import Catalogue, catalogue_path, expression_region
-from facealgebra.edit_evaluation import choose_scale
+from facealgebra.edit_evaluation import choose_layers, choose_scale, layer_choices, with_layers
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
 from facealgebra.latents import Latents
@@ -110,6 +110,21 @@ def test_layers_option_overrides_the_attributes_layers(catalogued, tmp_path):
     assert np.allclose(after.layers[1] - before.layers[1], 2.0 * np.array([0.75, 0.5]), atol=1e-6)
 
 
+def test_subtracting_an_attribute_takes_its_own_step(catalogued, tmp_path):
+    model, catalogue = catalogued
+    catalogue.negative_scale = np.array([0.5, 1.0])
+    catalogue.save(catalogue_path(model))
+    before = Latents.load(encoded(model, tmp_path))
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "-", "glasses")
+    assert np.allclose(after.layers[0] - before.layers[0], -0.5 * np.array([0.5, -0.25]), atol=1e-6)
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "glasses")
+    assert np.allclose(after.layers[0] - before.layers[0], 2.0 * np.array([0.5, -0.25]), atol=1e-6)
+    with np.load(catalogue_path(model)) as file:  # a catalogue from before: `- name` takes `scale`
+        arrays = {key: file[key] for key in file.files if key != "negative_scale"}
+    np.savez(tmp_path / "old.catalogue.npz", **arrays)
+    assert Catalogue.load(tmp_path / "old.catalogue.npz").negative_scales().tolist() == [2.0, 1.0]
+
+
 def test_an_unknown_name_lists_the_known_names(catalogued, tmp_path):
     model, _ = catalogued
     result = run_cli("arith", face(tmp_path), "+", "glases", "-o", tmp_path / "out.png", "--model", model,
@@ -138,7 +153,7 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
-                       "scale": 2.0, "region": "head", "label": "rule a"}
+                       "scale": 2.0, "negative_scale": 2.0, "region": "head", "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
     assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
@@ -177,21 +192,51 @@ def test_regions_are_saved_and_a_catalogue_without_them_lands_on_the_head(catalo
 
 # ---- scale calibration -----------------------------------------------------------------------------------------------
 def test_the_scale_chosen_lands_most_while_keeping_the_person():
-    # (eligible, landed, kept) per sign: 3.0 lands most, but the person is kept on 36 of 50 faces
-    counts = {1.0: [(20, 4, 20), (30, 9, 30)], 2.0: [(20, 14, 20), (30, 18, 29)], 3.0: [(20, 18, 20), (30, 27, 16)]}
-    assert choose_scale(counts) == 2.0
+    # (eligible, landed, kept): 3.0 lands most, but keeps the person on 16 of 30 faces; 2.0 on 28 of 30 (< 97 %)
+    counts = {1.0: (30, 9, 30), 1.5: (30, 14, 30), 2.0: (30, 18, 28), 3.0: (30, 27, 16)}
+    assert choose_scale(counts) == (1.5, 14 / 30)
 
 
 def test_a_near_tie_goes_to_the_smaller_scale():
-    counts = {1.0: [(20, 10, 20)], 1.5: [(20, 16, 20)], 2.0: [(20, 17, 20)], 3.0: [(20, 17, 19)]}
-    assert choose_scale(counts) == 1.5
+    counts = {1.0: (20, 10, 20), 1.5: (20, 16, 20), 2.0: (20, 17, 20), 3.0: (20, 17, 19)}
+    assert choose_scale(counts)[0] == 1.5
 
 
-def test_a_sign_with_too_few_faces_is_left_out():
-    # the minus sign's 2 faces lose the person at 2.0; alone they would not decide
-    assert choose_scale({1.0: [(40, 4, 40), (2, 2, 2)], 2.0: [(40, 30, 40), (2, 2, 0)]}) == 2.0
+def test_a_sign_with_too_few_faces_takes_the_other_signs_scale():
+    assert choose_scale({1.0: (2, 2, 2), 2.0: (2, 2, 0)}) is None
+    counts = {1.0: {1: (40, 4, 40), -1: (2, 2, 2)}, 2.0: {1: (40, 30, 40), -1: (2, 2, 0)}}
+    assert choose_layers({(0,): counts}) == ((0,), (2.0, 2.0))
+
+
+def test_each_sign_gets_its_own_scale():
+    # adding lands more with a larger step and keeps the person; subtracting loses the person past 1.5
+    counts = {1.0: {1: (40, 10, 40), -1: (40, 10, 40)}, 1.5: {1: (40, 20, 40), -1: (40, 20, 40)},
+              3.0: {1: (40, 36, 40), -1: (40, 36, 30)}}
+    assert choose_layers({(1,): counts}) == ((1,), (3.0, 1.5))
 
 
 def test_with_no_scale_that_keeps_the_person_the_smallest_is_chosen():
-    assert choose_scale({1.5: [(10, 5, 9)], 1.0: [(10, 1, 5)], 2.0: [(10, 9, 5)]}) == 1.0
-    assert choose_scale({1.0: [(2, 1, 2)], 2.0: [(1, 1, 1)]}) == 1.0  # no sign had enough eligible faces
+    assert choose_scale({1.5: (10, 5, 9), 1.0: (10, 1, 5), 2.0: (10, 9, 5)}) == (1.0, 0.0)
+    assert choose_layers({(0,): {1.0: {1: (2, 1, 2)}, 2.0: {1: (1, 1, 1)}}}) == ((0,), (1.0, 1.0))  # none judged
+
+
+# ---- layer calibration -----------------------------------------------------------------------------------------------
+def test_a_wider_layer_set_is_chosen_only_when_it_lands_clearly_more():
+    narrow = {1.0: {1: (40, 10, 40)}, 2.0: {1: (40, 20, 40)}}
+    wide = {1.0: {1: (40, 36, 40)}, 2.0: {1: (40, 38, 30)}}
+    assert choose_layers({(0,): narrow, (0, 1): wide}) == ((0, 1), (1.0, 1.0))
+    wide = {1.0: {1: (40, 21, 40)}, 2.0: {1: (40, 22, 40)}}
+    assert choose_layers({(0,): narrow, (0, 1): wide}) == ((0,), (2.0, 2.0))
+    # the wider set lands everywhere but never keeps the person
+    assert choose_layers({(0,): narrow, (0, 1): {1.0: {1: (40, 40, 20)}}}) == ((0,), (2.0, 2.0))
+
+
+def test_the_layers_tried_widen_the_auc_choice_by_its_best_read_layer():
+    aucs = np.array([[0.91, 0.74, 0.69, 0.66], [0.70, 0.78, 0.65, 0.81], [0.8, 0.8, 0.8, 0.8]])
+    catalogue = Catalogue("f", ["blond", "smile", "hat"], ["a", "b", "c"], [np.ones((3, 2))] * 4,
+                          np.ones((3, 4), bool), aucs, np.ones(3), np.ones(3), np.ones(3))
+    assert layer_choices(catalogue, "blond") == [(0,), (0, 1)]  # z2 read next best; earlier choices ignored
+    assert layer_choices(catalogue, "smile") == [(1, 3), (0, 1, 3)]
+    assert layer_choices(catalogue, "hat") == [(0, 1, 2, 3)]  # every layer already
+    widened = with_layers(catalogue, {"blond": (0, 1)})
+    assert widened.layers[0].tolist() == [True, True, False, False] and catalogue.layers[0].all()

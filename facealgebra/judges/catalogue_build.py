@@ -19,8 +19,8 @@ whole head. The model draws a smile with a squint and moving brows, which carry 
 calibration photos, `+ smile` and `- smile` at scale 2.5 on the lower face alone landed on 80 of the 100 eligible
 faces and kept the person on 99, against 73 and 96 on the whole head (docs/judges.md).
 
-Scales start at 1 (the average change itself); edit_evaluation.calibrate_scales sets them by editing
-photos and judging the results.
+Scales start at 1 (the average change itself); edit_evaluation.calibrate sets them, and may widen the layers by
+one, by editing photos and judging the results.
 """
 
 from __future__ import annotations
