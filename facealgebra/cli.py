@@ -805,8 +805,8 @@ def vectors(
 ) -> None:
     """The model's attribute catalogue: each name that arith takes (`arith me.jpg + glasses`), the layers it
     edits, its AUC in each layer, how many faces it was learned from (with it, without it), its scales
-    (how many times its average change one unit of `+ name` and of `- name` moves, calibrated by the judges) and
-    where on a photo
+    (how many times its average change one unit of `+ name` and of `- name` moves, calibrated by the judges; `&`
+    names an attribute that `- name` takes away too) and where on a photo
     it lands (region: the head, or the lower face for an expression)."""
     from facealgebra.catalogue import model_catalogue
     from facealgebra.checkpoint import load_model
@@ -820,7 +820,7 @@ def vectors(
         rows.append({"name": name, "layers": layers, "auc": [round(float(v), 3) for v in catalogue.auc[row]],
                      "with": int(catalogue.positives[row]), "without": int(catalogue.negatives[row]),
                      "scale": round(float(catalogue.scale[row]), 3), "negative_scale": round(float(negative[row]), 3),
-                     "region": catalogue.region(name),
+                     "negative_also": catalogue.also_subtracted(name), "region": catalogue.region(name),
                      "label": catalogue.rules[row]})
     if as_json:
         for entry in rows:
@@ -832,7 +832,8 @@ def vectors(
     for line in table(["name", "layers", *layer_names, "with", "without", "scale +", "scale -", "region", "label"],
                       [[entry["name"], ",".join(map(str, entry["layers"])), *(f"{v:.2f}" for v in entry["auc"]),
                         str(entry["with"]), str(entry["without"]), f"{entry['scale']:g}",
-                        f"{entry['negative_scale']:g}", entry["region"], entry["label"]]
+                        " & ".join(filter(None, [f"{entry['negative_scale']:g}", entry["negative_also"]])),
+                        entry["region"], entry["label"]]
                        for entry in rows]):
         print(line)
 

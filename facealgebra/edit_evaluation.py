@@ -139,7 +139,9 @@ def calibrate(loaded: LoadedModel, catalogue: Catalogue, paths: Sequence[Path], 
     SCALES) chosen on these photos by choose_layers (the others as they were), and the counts they were chosen
     from: {name: {layers: {scale: {sign: (eligible, landed, kept)}}}}."""
     names = list(catalogue.names if names is None else names)
-    unit = replace(catalogue, scale=np.ones(len(catalogue.names), np.float32), negative_scale=None)
+    # each attribute alone: what a `-` takes away with it (catalogue.also_subtracted) keeps its own step when shipped
+    unit = replace(catalogue, scale=np.ones(len(catalogue.names), np.float32), negative_scale=None,
+                   negative_also=None)
     choices = {name: layer_choices(catalogue, name) for name in names}
     table: dict[str, dict] = {name: {} for name in names}
     for index in range(max(len(sets) for sets in choices.values())):

@@ -125,6 +125,24 @@ def test_subtracting_an_attribute_takes_its_own_step(catalogued, tmp_path):
     assert Catalogue.load(tmp_path / "old.catalogue.npz").negative_scales().tolist() == [2.0, 1.0]
 
 
+def test_subtracting_an_attribute_can_take_another_away_with_it(catalogued, tmp_path):
+    model, catalogue = catalogued
+    catalogue.negative_also = ["smile", ""]
+    catalogue.negative_scale = np.array([0.5, 3.0])
+    catalogue.save(catalogue_path(model))
+    before = Latents.load(encoded(model, tmp_path))
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "-", "glasses")  # smile's own - step, in its layer
+    assert np.allclose(after.layers[0] - before.layers[0], -0.5 * np.array([0.5, -0.25]), atol=1e-6)
+    assert np.allclose(after.layers[1] - before.layers[1], -3.0 * np.array([-0.5, 0.25]), atol=1e-6)
+    after = arith_latent(model, tmp_path, str(face(tmp_path)), "+", "glasses")  # adding takes nothing else
+    assert np.array_equal(after.layers[1], before.layers[1])
+    rows = [json.loads(line) for line in run_cli("vectors", "--model", model, "--json").stdout.decode().splitlines()]
+    assert rows[0]["negative_also"] == "smile" and rows[1]["negative_also"] == ""
+    catalogue.negative_also = ["elbow", ""]
+    catalogue.save(catalogue_path(model))
+    assert_usage_error(run_cli("vectors", "--model", model), "elbow")
+
+
 def test_an_unknown_name_lists_the_known_names(catalogued, tmp_path):
     model, _ = catalogued
     result = run_cli("arith", face(tmp_path), "+", "glases", "-o", tmp_path / "out.png", "--model", model,
@@ -153,7 +171,8 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
-                       "scale": 2.0, "negative_scale": 2.0, "region": "head", "label": "rule a"}
+                       "scale": 2.0, "negative_scale": 2.0, "negative_also": "", "region": "head",
+                       "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
     assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
