@@ -52,6 +52,8 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
     (photos read, tallies[(name, sign, scale)] = eligible, landed, kept and the identity distances)."""
     judges = Judges(parser_side=PARSER_SIDE)
     edits = [(name, sign) for name in names for sign in (1, -1) if (name, sign) in TESTS]
+    steps = {(name, sign): catalogue.code(name, every_layer=False, model_label=loaded.path.stem, negative=sign < 0)
+             for name, sign in edits}
     tallies = {(name, sign, scale): {"eligible": 0, "landed": 0, "kept": 0, "distances": []}
                for name, sign in edits for scale in scales}
     read = skipped = 0
@@ -73,10 +75,10 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
             eligible, landed = TESTS[(name, sign)][1]
             if not eligible(before):
                 continue
-            direction = catalogue.code(name, every_layer=False, model_label=loaded.path.stem, negative=sign < 0)
             where = replace(placement, region=catalogue.region(name))
             for scale in scales:
-                edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)], [code, direction], name)
+                edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],
+                                  [code, steps[(name, sign)]], name)
                 after_photo = editing.edit_photo(loaded, photo, [(code, edited, where)], 1.0)
                 after_places = judges.places(after_photo)
                 tally = tallies[(name, sign, scale)]

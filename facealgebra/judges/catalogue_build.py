@@ -30,7 +30,7 @@ one, by editing photos and judging the results.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -77,14 +77,14 @@ LOWER_FACE = {"smile", "mouth-open"}
 NEGATIVE_ALSO = {"smile": "mouth-open"}
 
 
-def regions() -> list[str]:
-    """Each attribute's region, in ATTRIBUTES' order."""
-    return ["lower-face" if name in LOWER_FACE else "head" for name in ATTRIBUTES]
+def regions(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[str]:
+    """Each named attribute's region."""
+    return ["lower-face" if name in LOWER_FACE else "head" for name in names]
 
 
-def negative_also() -> list[str]:
-    """The attribute each one's `- name` takes away with it ("" for none), in ATTRIBUTES' order."""
-    return [NEGATIVE_ALSO.get(name, "") for name in ATTRIBUTES]
+def negative_also(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[str]:
+    """The attribute each named one's `- name` takes away with it ("" for none)."""
+    return [NEGATIVE_ALSO.get(name, "") for name in names]
 
 
 def attribute_labels(readings: np.ndarray) -> np.ndarray:
