@@ -104,8 +104,8 @@ def root(
 @app.command()
 def train(
     data: str = typer.Option(..., "--data", help="Data SPEC, e.g. mnist, synthetic:256 (see README)."),
-    preset: str = typer.Option("faces64-small", "--preset", help="mnist, faces64, faces64-small, faces64-wide, tiny, or a "
-                               "flat baseline (mnist-flat, faces64-small-flat)."),
+    preset: str = typer.Option("faces64-small", "--preset", help="mnist, faces64, faces64-small, faces64-wide, "
+                               "faces64-large, tiny, or a flat baseline (mnist-flat, faces64-small-flat)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the preset's)."),
     out: Path = typer.Option(..., "--out", help="Folder for model, trainer state, metrics and samples."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step and process: under "

@@ -179,6 +179,12 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=20_000, batch_size=32, lr=1e-3),
         "64x64, 4 layers x 32 dims: 40 numbers cannot hold a person (weights/README.md); still CPU-sized",
     ),
+    "faces64-large": Preset(
+        ModelConfig(image_size=64, channels=3, latent_dims=(32, 32, 32, 32), base_width=64, max_width=256,
+                    arch="ladder-2"),
+        TrainConfig(steps=20_000, batch_size=128, lr=1e-3),
+        "64x64, 4 layers x 32 dims, convolutions twice as wide as faces64-wide (3x the parameters): for a GPU",
+    ),
     "tiny": Preset(
         ModelConfig(image_size=16, channels=1, latent_dims=(2, 2), base_width=4, max_width=8, arch="ladder-2"),
         TrainConfig(steps=200, batch_size=16, lr=2e-3, sample_every=100, save_every=100),

@@ -75,3 +75,24 @@ def test_folder_of_only_unreadable_files_is_an_error(tmp_path):
 def test_crop_option_must_be_a_fraction(mixed_folder):
     with pytest.raises(FaceAlgebraError, match="crop must be a fraction"):
         load_data(f"folder:{mixed_folder}?crop=148", image_size=8)
+
+
+def test_aligned_frames_are_read_whole_and_carry_the_face_template(tmp_path):
+    """folder:PATH?aligned=yes: pictures already on the face template are only resized (a frame at model size is
+    read pixel for pixel), and the data records the template, as stylegan's does, so a model trained on them
+    aligns photos like one trained on stylegan."""
+    from facealgebra.data.stylegan import frame_recipe
+
+    root = tmp_path / "frames"
+    root.mkdir()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(root / f"face-{i}.png")
+    data = load_data(f"folder:{root}?aligned=yes", image_size=16)
+    np.testing.assert_array_equal(data.images, frames.transpose(0, 3, 1, 2))
+    assert data.preprocess == frame_recipe(16, 3)
+    assert "template" not in load_data(f"folder:{root}", image_size=16).preprocess
+    with pytest.raises(FaceAlgebraError, match="drop crop"):
+        load_data(f"folder:{root}?aligned=yes&crop=0.5", image_size=16)
+    with pytest.raises(FaceAlgebraError, match="aligned must be one of yes, no"):
+        load_data(f"folder:{root}?aligned=maybe", image_size=16)

@@ -195,3 +195,21 @@ def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mo
         run_training(TrainJob(data="synthetic:32", preset="tiny", out=out, steps=20, resume=True),
                      torch.device("cpu"), log=lambda message: None)
     assert (out / "model.safetensors").read_bytes() == good
+
+
+def test_augment_flips_and_shifts_each_image_by_its_own_window():
+    """augment gathers every image's shifted window in one indexing op; each must be the slice of that image's
+    replicate-padded copy at the shift drawn for it, flipped where its flip was drawn."""
+    from facealgebra.train import augment
+
+    batch = torch.rand(6, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(1)
+    out = augment(batch, max_shift=2)
+    torch.manual_seed(1)
+    flip = torch.rand(6) < 0.5
+    shifts = torch.randint(0, 5, (6, 2))
+    padded = torch.nn.functional.pad(torch.where(flip[:, None, None, None], batch.flip(3), batch), [2] * 4,
+                                     mode="replicate")
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        torch.testing.assert_close(out[i], padded[i, :, dy:dy + 8, dx:dx + 8], rtol=0, atol=0)
+    assert out.is_contiguous(memory_format=torch.channels_last) and 0 < flip.sum() < 6

@@ -1,8 +1,12 @@
-"""`folder:PATH[?crop=F]` (or a bare PATH): every image under PATH, recursively, in any format Pillow reads.
+"""`folder:PATH[?crop=F|aligned=yes]` (or a bare PATH): every image under PATH, recursively, in any format Pillow reads.
 
 Decoding goes through images.load_for_model (EXIF orientation; grey, RGBA, palette and 16-bit conversion) into
 the uint8 cache. Unreadable or truncated files are skipped with one warning line. `crop` is the side of the
 centred square crop as a fraction of each photo's shorter side (default 1.0: the largest centred square).
+`aligned=yes` says the images are whole face frames on the shared face template (data/stylegan.py), of any size:
+what `facealgebra align --model faces` writes, or frames of `stylegan` and `celeba-sample` saved as pictures. They
+are read whole and only resized, and the data carries that template, so a model trained on them records it and
+aligns a user's photo the same way (`--align auto`), as a model trained on `stylegan` does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,18 @@ def crop_option(request: DataRequest, default: float) -> float:
     if not 0.0 < crop <= 1.0:
         raise FaceAlgebraError(f"data {request.spec!r}: crop must be a fraction in (0, 1], not {text!r}")
     return crop
+
+
+def folder_recipe(request: DataRequest) -> dict:
+    channels = request.channels or 3
+    if request.option("aligned", "no", ("yes", "no")) == "yes":
+        if "crop" in request.options:
+            raise FaceAlgebraError(f"data {request.spec!r}: aligned frames are read whole; drop crop")
+        from facealgebra.data.stylegan import frame_recipe
+
+        return frame_recipe(request.image_size, channels)
+    return {"crop_fraction": crop_option(request, 1.0), "size": request.image_size, "channels": channels,
+            "range": [0, 1]}
 
 
 def decode_files(request: DataRequest, source: str, paths: list[Path], recipe: dict) -> tuple[ImageSet, list[int]]:
@@ -49,8 +65,7 @@ def load_folder(request: DataRequest) -> ImageSet:
     if not paths:
         raise FaceAlgebraError(
             f"data {request.spec!r}: no images under {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    recipe = {"crop_fraction": crop_option(request, 1.0), "size": request.image_size,
-              "channels": request.channels or 3, "range": [0, 1]}
+    recipe = folder_recipe(request)
     data, _ = decode_files(request, "folder", paths, recipe)
     data.names = [str(Path(name).relative_to(root)) for name in data.names]
     return data
