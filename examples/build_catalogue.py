@@ -41,7 +41,7 @@ from facealgebra import edit_evaluation
 from facealgebra.edit_evaluation import edit_names
 from facealgebra.editing import default_tune, encode_arrays
 from facealgebra.judges import check_installed
-from facealgebra.judges.catalogue_build import build_catalogue, negative_also, regions
+from facealgebra.judges.catalogue_build import build_catalogue, negative_also, regions, untuned
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
 
@@ -63,6 +63,7 @@ def main() -> None:
     if args.recalibrate:
         catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
         catalogue.regions, catalogue.negative_also = regions(catalogue.names), negative_also(catalogue.names)
+        catalogue.untuned = untuned(catalogue.names)
         catalogue = calibrate(loaded, catalogue, args, edit_names(args.recalibrate, catalogue.names))
         catalogue.save(out)
         print_catalogue(catalogue, f"wrote {out}: layers and scales of {args.recalibrate} calibrated again")

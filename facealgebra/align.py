@@ -253,7 +253,9 @@ class Placement:
     for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop); and the head's
     probability at each model pixel where headregion.py applies (None elsewhere); the face as the model sees it,
     uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read); and the part of the
-    head an edit reaches (photoedit.blend_mask: "head", or "lower-face" for an expression, catalogue.REGIONS)."""
+    head an edit reaches (photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for glasses;
+    catalogue.REGIONS), and whether its change is drawn by the decoder tuned to the face (editing.face_decoder;
+    False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`)."""
 
     a: complex
     b: complex
@@ -261,6 +263,7 @@ class Placement:
     head: np.ndarray | None = None
     model_input: np.ndarray | None = None
     region: str = "head"
+    tuned: bool = True
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""

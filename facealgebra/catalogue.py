@@ -15,12 +15,15 @@ each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L
 `scale` (K,; a catalogue without it reads as scale 1), `negative_scale` (K,; the step of `- name`: adding teeth and
 closing a mouth are different edits; a catalogue without it subtracts `scale`), `negative_also` (K,; the attribute
 that `- name` takes away with it, "" for none: `- smile` closes the open mouth too), `region` (K,; where on the
-face each edit lands, photoedit.blend_mask: "head", or "lower-face" for an expression; a catalogue without it reads
-as "head").
+face each edit lands, photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for what is worn across
+them; a catalogue without it reads as "head"), `untuned` (K,; True where the edit's change is drawn by the model's
+own decoder rather than by one tuned to the face, editing.face_decoder: a decoder tuned to a face without glasses
+learns that face's pixels and no longer draws glasses on it; a catalogue without it reads as False).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.latents import Latents
 
 CATALOGUE_FORMAT = "facealgebra-catalogue/1"
-REGIONS = ("head", "lower-face")  # where an attribute's edit lands (photoedit.blend_mask)
+REGIONS = ("head", "lower-face", "eyes")  # where an attribute's edit lands (photoedit.blend_mask)
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,10 @@ class Catalogue:
     positives: np.ndarray  # (K,)
     negatives: np.ndarray
     scale: np.ndarray  # (K,)
-    regions: list[str] | None = None  # (K,) "head" or "lower-face"; None: "head" for all
+    regions: list[str] | None = None  # (K,) one of REGIONS; None: "head" for all
     negative_scale: np.ndarray | None = None  # (K,) the step of `- name`; None: `scale`, as for `+ name`
     negative_also: list[str] | None = None  # (K,) an attribute `- name` takes away too ("": none); None: none
+    untuned: list[bool] | None = None  # (K,) drawn by the model's own decoder, not the face's tuned one; None: none
 
     def also_subtracted(self, name: str) -> str:
         """The attribute that `- name` takes away with it, at that attribute's own `-` step ("" for none)."""
@@ -67,6 +71,10 @@ class Catalogue:
         """Where the attribute's edit lands on the face (photoedit.blend_mask)."""
         return self.regions[self.names.index(name)] if self.regions else "head"
 
+    def drawn_tuned(self, names: Sequence[str]) -> bool:
+        """Whether an edit adding `names` is drawn by the decoder tuned to the face: not if any of them is untuned."""
+        return not self.untuned or not any(self.untuned[self.names.index(name)] for name in names)
+
     def save(self, path: str | Path) -> None:
         from facealgebra.fileio import atomic_path
 
@@ -78,7 +86,8 @@ class Catalogue:
                          positives=self.positives, negatives=self.negatives,
                          scale=self.scale.astype(np.float32), negative_scale=self.negative_scales(),
                          region=np.array([self.region(name) for name in self.names]),
-                         negative_also=np.array([self.also_subtracted(name) for name in self.names]), **arrays)
+                         negative_also=np.array([self.also_subtracted(name) for name in self.names]),
+                         untuned=np.array([not self.drawn_tuned([name]) for name in self.names]), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":
@@ -96,10 +105,11 @@ class Catalogue:
                 regions = [str(r) for r in file["region"]] if "region" in file.files else None
                 if regions and not set(regions) <= set(REGIONS):
                     raise ValueError(f"unknown region {sorted(set(regions) - set(REGIONS))[0]!r}")
+                untuned = [bool(u) for u in file["untuned"]] if "untuned" in file.files else None
                 return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
                            file["auc"], file["positives"], file["negatives"], scale, regions, negative,
-                           also)
+                           also, untuned)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 

@@ -807,7 +807,8 @@ def vectors(
     edits, its AUC in each layer, how many faces it was learned from (with it, without it), its scales
     (how many times its average change one unit of `+ name` and of `- name` moves, calibrated by the judges; `&`
     names an attribute that `- name` takes away too) and where on a photo
-    it lands (region: the head, or the lower face for an expression)."""
+    it lands (region: the head, the lower face for an expression, the eyes for glasses; "untuned": its change is
+    drawn by the model's own decoder, not the one tuned to the photo)."""
     from facealgebra.catalogue import model_catalogue
     from facealgebra.checkpoint import load_model
 
@@ -821,7 +822,7 @@ def vectors(
                      "with": int(catalogue.positives[row]), "without": int(catalogue.negatives[row]),
                      "scale": round(float(catalogue.scale[row]), 3), "negative_scale": round(float(negative[row]), 3),
                      "negative_also": catalogue.also_subtracted(name), "region": catalogue.region(name),
-                     "label": catalogue.rules[row]})
+                     "untuned": not catalogue.drawn_tuned([name]), "label": catalogue.rules[row]})
     if as_json:
         for entry in rows:
             print(json.dumps(entry))
@@ -833,7 +834,7 @@ def vectors(
                       [[entry["name"], ",".join(map(str, entry["layers"])), *(f"{v:.2f}" for v in entry["auc"]),
                         str(entry["with"]), str(entry["without"]), f"{entry['scale']:g}",
                         " & ".join(filter(None, [f"{entry['negative_scale']:g}", entry["negative_also"]])),
-                        entry["region"], entry["label"]]
+                        entry["region"] + (", untuned" if entry["untuned"] else ""), entry["label"]]
                        for entry in rows]):
         print(line)
 

@@ -75,7 +75,7 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
             eligible, landed = TESTS[(name, sign)][1]
             if not eligible(before):
                 continue
-            where = replace(placement, region=catalogue.region(name))
+            where = replace(placement, region=catalogue.region(name), tuned=catalogue.drawn_tuned([name]))
             for scale in scales:
                 edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],
                                   [code, steps[(name, sign)]], name)

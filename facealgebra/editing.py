@@ -202,9 +202,9 @@ _tuned_lock = threading.Lock()
 
 def face_decoder(loaded: LoadedModel, code: Latents, placement: Placement | None) -> torch.nn.Module:
     """The decoder that draws a photo's face: the model tuned to the face (refine.tuned: loaded.tune_steps
-    steps, with the face's code as the pivot) when tuning is on and the placement holds the face as the model saw
-    it, else the model itself."""
-    if loaded.tune_steps <= 0 or placement is None or placement.model_input is None:
+    steps, with the face's code as the pivot) when tuning is on, the placement holds the face as the model saw
+    it and its edit asks for it (Placement.tuned), else the model itself."""
+    if loaded.tune_steps <= 0 or placement is None or placement.model_input is None or not placement.tuned:
         return loaded.model
     digest = hashlib.sha256(placement.model_input.tobytes())
     for layer in code.layers:
@@ -346,6 +346,16 @@ class Arithmetic:
                                      every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
         self.region = self.edit_region()
+        self.tuned = self.edit_tuned()
+
+    def edit_tuned(self) -> bool:
+        """Whether the change is drawn by the decoder tuned to the face: not when the expression adds a catalogue
+        attribute that a tuned decoder stops drawing (the catalogue's `untuned`: glasses)."""
+        names = [self.operands[term.operand].name for index, term in enumerate(self.terms)
+                 if index != self.target and isinstance(self.operands[term.operand], AttributeName)]
+        if not names:
+            return True
+        return model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem).drawn_tuned(names)
 
     def edit_region(self) -> str:
         """Where the change lands on the photo: the region of the catalogue attributes added to it (a smile: the
@@ -367,7 +377,7 @@ class Arithmetic:
         for code, placement in faces:
             codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
             edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target),
-                           dataclasses.replace(placement, region=self.region)))
+                           dataclasses.replace(placement, region=self.region, tuned=self.tuned)))
         return edited
 
     def without_photo(self) -> Latents:

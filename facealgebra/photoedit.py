@@ -40,6 +40,11 @@ HEAD_BLUR, HEAD_EDGE, BORDER = 1.0, (0.1, 0.9), 0.1
 # ramps (smoothstep) from 0 to 1 between LOWER_FACE[0] and LOWER_FACE[1] of the way from the eyes' line down to the
 # nose tip. The model draws a smile with a squint and brows that move, and those carry who the person is.
 LOWER_FACE = (0.4, 0.9)
+# An attribute worn across the eyes (catalogue.REGIONS: glasses) lands in a band along the eyes' line only: full
+# strength from EYE_BAND[1] above it (the brows) to EYE_BAND[2] below it (half way down the nose), in the same
+# units, ramping (smoothstep) to 0 at EYE_BAND[0] and EYE_BAND[3]; across the whole head, so the arms reach the
+# ears. The mouth, the chin and the forehead stay the photo's own.
+EYE_BAND = (-1.0, -0.6, 0.5, 0.8)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 # A face that spans many photo pixels per model pixel has its change warped at every step-th photo pixel only,
@@ -58,11 +63,13 @@ def blend_mask(size: int, landmarks: np.ndarray | None = None, head: np.ndarray 
     (which fills what the head net misses on a face: a hand, a veil), fading out within BORDER of the frame's edge.
     Without it: a disc at the centre of the frame, falling to 0 towards its border, times the oval when the
     landmarks (in model pixels) are given. `region` "lower-face" keeps only what lies below the eyes (LOWER_FACE),
-    where the landmarks are known."""
+    "eyes" only the band along them (EYE_BAND), where the landmarks are known."""
     pixels = np.arange(size, dtype=np.float32) + 0.5
     mask = head_mask(pixels, landmarks, head)
     if region == "lower-face" and landmarks is not None:
         mask = mask * lower_face(pixels, landmarks)
+    elif region == "eyes" and landmarks is not None:
+        mask = mask * eye_band(pixels, landmarks)
     return mask.astype(np.float32)
 
 
@@ -83,13 +90,26 @@ def head_mask(pixels: np.ndarray, landmarks: np.ndarray | None, head: np.ndarray
 def lower_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """0 above the eyes, 1 from near the nose tip down (LOWER_FACE), measured across the eyes' line, so that a
     tilted face is cut along its own eyes."""
+    below = below_eyes(pixels, landmarks)
+    return smoothstep((below - LOWER_FACE[0]) / (LOWER_FACE[1] - LOWER_FACE[0]))
+
+
+def eye_band(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """1 in the band along the eyes' line (EYE_BAND), falling smoothly to 0 above and below it."""
+    below = below_eyes(pixels, landmarks)
+    top, full_top, full_bottom, bottom = EYE_BAND
+    return smoothstep((below - top) / (full_top - top)) * smoothstep((bottom - below) / (bottom - full_bottom))
+
+
+def below_eyes(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Each pixel's distance below the eyes' line, measured at right angles to it (a tilted face is cut along its
+    own eyes), in units of the nose tip's distance below that line."""
     eyes = landmarks[:2].mean(axis=0)
     across = landmarks[1] - landmarks[0]
     down = np.array([-across[1], across[0]]) / max(float(np.linalg.norm(across)), 1e-6)  # +90 deg: towards the mouth
     depth = max(float((landmarks[2] - eyes) @ down), 1e-6)  # the nose tip's distance below the eyes' line
     x, y = np.meshgrid(pixels - eyes[0], pixels - eyes[1])
-    below = (x * down[0] + y * down[1]) / depth
-    return smoothstep((below - LOWER_FACE[0]) / (LOWER_FACE[1] - LOWER_FACE[0]))
+    return (x * down[0] + y * down[1]) / depth
 
 
 def face_oval(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -172,7 +172,7 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
                        "scale": 2.0, "negative_scale": 2.0, "negative_also": "", "region": "head",
-                       "label": "rule a"}
+                       "untuned": False, "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
     assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
@@ -259,3 +259,42 @@ def test_the_layers_tried_widen_the_auc_choice_by_its_best_read_layer():
     assert layer_choices(catalogue, "hat") == [(0, 1, 2, 3)]  # every layer already
     widened = with_layers(catalogue, {"blond": (0, 1)})
     assert widened.layers[0].tolist() == [True, True, False, False] and catalogue.layers[0].all()
+
+
+def test_untuned_is_saved_and_a_catalogue_without_it_draws_every_edit_tuned(catalogued, tmp_path):
+    _, catalogue = catalogued
+    path = tmp_path / "untuned.catalogue.npz"
+    catalogue.untuned = [True, False]
+    catalogue.save(path)
+    loaded = Catalogue.load(path)
+    assert not loaded.drawn_tuned(["glasses"]) and loaded.drawn_tuned(["smile"])
+    assert not loaded.drawn_tuned(["smile", "glasses"])  # one untuned attribute: the whole change untuned
+    with np.load(path) as file:
+        arrays = {key: file[key] for key in file.files if key != "untuned"}
+    np.savez(path, **arrays)
+    assert Catalogue.load(path).drawn_tuned(["glasses", "smile"])
+
+
+def test_an_untuned_attribute_is_drawn_by_the_models_own_decoder(tmp_path):
+    """Through the real CLI on the bundled faces model: with glasses marked untuned in a copy of its catalogue,
+    `+ glasses` comes out exactly as with --tune 0, while `+ smile` (tuned) does not."""
+    from conftest import REPO
+
+    model = tmp_path / "model" / "faces.safetensors"
+    model.parent.mkdir()
+    shutil.copy(REPO / "weights" / "faces.safetensors", model)
+    catalogue = Catalogue.load(REPO / "weights" / "faces.catalogue.npz")
+    catalogue.untuned = [name == "glasses" for name in catalogue.names]
+    catalogue.save(catalogue_path(model))
+    photo = REPO / "examples" / "photos" / "generated-14.jpg"
+
+    def edited(attribute: str, *tune: str) -> np.ndarray:
+        out = tmp_path / f"{attribute}{''.join(tune)}.png"
+        result = run_cli("arith", photo, "+", attribute, "-o", out, "--model", model, "--device", "cpu", *tune)
+        assert result.returncode == 0, result.stderr
+        return np.asarray(Image.open(out), dtype=np.int16)
+
+    np.testing.assert_array_equal(edited("glasses"), edited("glasses", "--tune", "0"))
+    assert np.abs(edited("smile") - edited("smile", "--tune", "0")).max() > 2
+    vectors = run_cli("vectors", "--model", model, "--json")
+    assert [json.loads(line)["untuned"] for line in vectors.stdout.splitlines()] == catalogue.untuned

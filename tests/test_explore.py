@@ -218,6 +218,20 @@ def test_the_command_of_an_edit_of_a_group_photo_gives_the_downloaded_pixels(ser
     assert 400 <= columns.min() and columns.max() < 800, "only the middle face's column changes"
 
 
+def test_an_expression_slider_alone_lands_where_its_command_lands_it(server, tmp_path):
+    """A smile alone lands below the eyes (catalogue regions): the page draws it there too, pixel for pixel."""
+    shutil.copy(PHOTOS / "generated-14.jpg", tmp_path / "me.jpg")
+    opened = server.upload((tmp_path / "me.jpg").read_bytes(), "me.jpg")[1]
+    weights = {"attr-smile": 1.0}
+    status, chosen = server.json("POST", "/api/face", {"session": opened["session"], "face": 1, "weights": weights})
+    assert status == 200 and "smile" in chosen["command"], chosen
+    status, body = server.request("GET", "/api/download?" + urlencode({"session": opened["session"],
+                                                                       "weights": json.dumps(weights)}))
+    assert status == 200
+    run_command(chosen["command"], tmp_path)
+    assert np.array_equal(pixels(body), pixels(tmp_path / "me-edited.png"))
+
+
 def test_a_group_photo_starts_on_its_largest_face_as_arith_does(server):
     canvas = Image.new("RGB", (800, 500), (90, 110, 90))
     canvas.paste(Image.open(PHOTOS / "astronaut.jpg").convert("RGB").resize((240, 240)), (20, 130))

@@ -116,6 +116,20 @@ def test_an_expression_lands_below_the_eyes_only():
     assert (lower <= head).all() and np.abs(np.diff(lower, axis=0)).max() < 0.75  # a soft edge, no seam
 
 
+def test_glasses_land_in_a_band_along_the_eyes_only():
+    _, array, placement = placed(PHOTOS / "generated-14.jpg")
+    size = array.shape[-1]
+    head = blend_mask(size, placement.landmarks, placement.head)
+    band = blend_mask(size, placement.landmarks, placement.head, "eyes")
+    eyes = placement.landmarks[:2].mean(axis=0)
+    mouth_row = int(placement.landmarks[3:, 1].min())
+    assert not band[mouth_row:].any()  # the mouth and chin: untouched
+    assert not band[:max(0, int(eyes[1] - (placement.landmarks[2, 1] - eyes[1])))].any()  # the forehead and hair
+    row = int(round(eyes[1]))
+    np.testing.assert_array_equal(band[row], head[row])  # along the eyes' line: the head's, out to the ears
+    assert (band <= head).all() and np.abs(np.diff(band, axis=0)).max() < 0.75  # a soft edge, no seam
+
+
 def test_a_smile_leaves_the_eyes_and_hair_of_the_photo_bit_for_bit(tmp_path):
     photo = tmp_path / "portrait.png"
     Image.open(PHOTOS / "generated-14.jpg").save(photo)

@@ -9,9 +9,10 @@ replayed from the command line, over a folder too.
   has to be drawn again (stylegan: minutes) is left out. When no part can be read, prior draws stand in, and the
   page says so: the prior is round, so their axes are only random directions.
 - **Attributes**: named vectors, from each source in ATTRIBUTE_SOURCES, a function from the model to
-  (name, term) pairs. Today that is the example vectors of the bundled model (examples/vectors/*.npz, in a source
-  checkout); a catalogue of named attributes plugs in by adding its own source in front, with terms that `arith`
-  resolves (a name such as `glasses`). The server reads every term with operands.read_operand, as arith does.
+  (name, term) pairs: first the model's attribute catalogue (catalogue.py: `glasses`, `smile`, ... by name, which
+  `arith` resolves, each at its calibrated step, in its own layers and region), then the example vectors made by
+  the model (examples/vectors/*.npz, in a source checkout) for any name the catalogue lacks. The server reads
+  every term with operands.read_operand, as arith does.
 """
 
 from __future__ import annotations
@@ -143,4 +144,19 @@ def example_vectors(loaded: LoadedModel) -> list[tuple[str, str]]:
     return found
 
 
-ATTRIBUTE_SOURCES: list[AttributeSource] = [example_vectors]  # the first source to name an attribute wins
+def catalogue_attributes(loaded: LoadedModel) -> list[tuple[str, str]]:
+    """The names in the model's own attribute catalogue, as (NAME, NAME); none when it has no readable one."""
+    from facealgebra.catalogue import Catalogue, catalogue_path
+
+    path = catalogue_path(loaded.path)
+    try:
+        catalogue = Catalogue.load(path) if path.is_file() else None
+    except FaceAlgebraError:
+        return []
+    if catalogue is None or catalogue.fingerprint != loaded.fingerprint:
+        return []
+    return [(name, name) for name in catalogue.names]
+
+
+# the first source to name an attribute wins
+ATTRIBUTE_SOURCES: list[AttributeSource] = [catalogue_attributes, example_vectors]

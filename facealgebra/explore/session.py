@@ -97,19 +97,22 @@ class Explorer:
             words += ["--face", str(session.chosen)]
         return shlex.join([*words, "--model", self.model, "-o", session.output])
 
-    def edited_code(self, session: Session, weights: Mapping[str, float]) -> Latents:
+    def edited_code(self, session: Session, weights: Mapping[str, float]) -> tuple[Latents, Placement]:
+        """The edited code, and the face's placement as arith edits it (the region the change lands in, and
+        whether the decoder tuned to the face draws it)."""
         words = self.expression(session, weights)
         terms = parse(words)
         operands = {**self.operands, session.name: session.photo}
         target = edited_term(terms, [term.operand == session.name for term in terms], None)
         arithmetic = editing.Arithmetic(self.loaded, self.photos, terms, operands, target, None, " ".join(words))
-        return arithmetic.apply([(session.code, session.placement)])[0][1]
+        _, edited, placement = arithmetic.apply([(session.code, session.placement)])[0]
+        return edited, placement
 
     def edit(self, session: Session, weights: Mapping[str, float]) -> Image.Image:
         """The photo at its own size, edited as the shown command edits it."""
         with self.lock:
-            edited = self.edited_code(session, weights)
-            return editing.edit_photo(self.loaded, session.photo, [(session.code, edited, session.placement)], 1.0)
+            edited, placement = self.edited_code(session, weights)
+            return editing.edit_photo(self.loaded, session.photo, [(session.code, edited, placement)], 1.0)
 
     def strip(self, session: Session, weights: Mapping[str, float], key: str) -> tuple[np.ndarray, list[float]]:
         """uint8 (C, H, W) tiles of the photo, shrunk, with slider `key` at STRIP_STEPS values over its range
@@ -117,6 +120,14 @@ class Explorer:
         control = self.controls.by_key(key)
         values = [round(float(value), 2) for value in np.linspace(-control.limit, control.limit, STRIP_STEPS)]
         with self.lock:
-            codes = editing.stack([self.edited_code(session, {**weights, key: value}) for value in values])
-            tiles = editing.photo_tiles(self.loaded, session.photo, session.code, session.placement, codes, STRIP_SIDE)
+            edits = [self.edited_code(session, {**weights, key: value}) for value in values]
+            tiles = np.empty((len(values),), object)
+            for placement in {(p.region, p.tuned): p for _, p in edits}.values():  # each drawn as its arith
+                rows = [row for row, (_, p) in enumerate(edits) if (p.region, p.tuned) == (placement.region,
+                                                                                       placement.tuned)]
+                drawn = editing.photo_tiles(self.loaded, session.photo, session.code, placement,
+                                            editing.stack([edits[row][0] for row in rows]), STRIP_SIDE)
+                for row, tile in zip(rows, drawn):
+                    tiles[row] = tile
+            tiles = np.stack(list(tiles))
         return grid(tiles, columns=len(tiles)), values

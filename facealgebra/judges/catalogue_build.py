@@ -73,13 +73,22 @@ ATTRIBUTES: dict[str, tuple[str, Rule]] = {
 }
 
 LOWER_FACE = {"smile", "mouth-open"}
+ACROSS_THE_EYES = {"glasses"}  # drawn in the band along the eyes (photoedit.EYE_BAND): the mouth and hair stay
+# drawn by the model's own decoder: one tuned to a face without glasses (25 steps) learns its pixels and stops
+# drawing them (weights/README.md, faces-large)
+UNTUNED = {"glasses"}
 # `- smile` takes the open mouth away too (see the module docstring)
 NEGATIVE_ALSO = {"smile": "mouth-open"}
 
 
 def regions(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[str]:
     """Each named attribute's region."""
-    return ["lower-face" if name in LOWER_FACE else "head" for name in names]
+    return ["lower-face" if name in LOWER_FACE else "eyes" if name in ACROSS_THE_EYES else "head" for name in names]
+
+
+def untuned(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[bool]:
+    """Whether each named attribute's change is drawn by the model's own decoder (UNTUNED)."""
+    return [name in UNTUNED for name in names]
 
 
 def negative_also(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[str]:
@@ -149,4 +158,5 @@ def build_catalogue(codes: np.ndarray, readings: np.ndarray, dims: tuple[int, ..
     return Catalogue(fingerprint, list(ATTRIBUTES), [rule for rule, _ in ATTRIBUTES.values()],
                      [directions[:, start:end] for start, end in zip(bounds[:-1], bounds[1:])],
                      chosen_layers(aucs), aucs, (labels == 1).sum(axis=0), (labels == 0).sum(axis=0),
-                     np.ones(len(ATTRIBUTES), np.float32), regions(), negative_also=negative_also())
+                     np.ones(len(ATTRIBUTES), np.float32), regions(), negative_also=negative_also(),
+                     untuned=untuned())
