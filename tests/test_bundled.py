@@ -17,7 +17,7 @@ from facealgebra.evaluate import encode_images
 from facealgebra.progress import CountProgress
 
 CARDS = REPO / "weights" / "README.md"
-BUNDLED = ("faces", "faces-4x10", "mnist", "orl", "toyfaces")
+BUNDLED = ("faces", "faces-large", "faces-4x10", "mnist", "orl", "toyfaces")
 WEIGHTS_BUDGET = 80e6  # bytes: every version of weights/ that git keeps, together
 
 
