@@ -31,7 +31,8 @@ def main() -> None:
         raise SystemExit(f"error: {args.data} is not aligned onto the face template")
     args.out.mkdir(parents=True, exist_ok=False)
     for index, image in enumerate(data.images):
-        Image.fromarray(image.transpose(1, 2, 0)).save(args.out / f"{index:06d}.webp", lossless=True, quality=100, method=6)
+        Image.fromarray(image.transpose(1, 2, 0)).save(args.out / f"{index:06d}.webp", lossless=True, quality=100,
+                                                       method=6)
     print(f"{len(data.images)} faces of {args.data} at {args.size} px in {args.out}")
 
 

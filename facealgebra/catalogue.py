@@ -87,7 +87,7 @@ class Catalogue:
                          scale=self.scale.astype(np.float32), negative_scale=self.negative_scales(),
                          region=np.array([self.region(name) for name in self.names]),
                          negative_also=np.array([self.also_subtracted(name) for name in self.names]),
-                         untuned=np.array([not self.drawn_tuned([name]) for name in self.names]), **arrays)
+                         untuned=np.array(self.untuned or [False] * len(self.names)), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":

@@ -345,26 +345,20 @@ class Arithmetic:
         self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
                                      every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
-        self.region = self.edit_region()
-        self.tuned = self.edit_tuned()
+        self.region, self.tuned = self.how_drawn()
 
-    def edit_tuned(self) -> bool:
-        """Whether the change is drawn by the decoder tuned to the face: not when the expression adds a catalogue
+    def how_drawn(self) -> tuple[str, bool]:
+        """Where the change lands on the photo, and whether the decoder tuned to the face draws it. The region is
+        that of the catalogue attributes added (a smile: the lower face) when they are all the expression adds and
+        they edit their own layers, else the head; the tuned decoder draws it unless the expression adds an
         attribute that a tuned decoder stops drawing (the catalogue's `untuned`: glasses)."""
-        names = [self.operands[term.operand].name for index, term in enumerate(self.terms)
-                 if index != self.target and isinstance(self.operands[term.operand], AttributeName)]
-        if not names:
-            return True
-        return model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem).drawn_tuned(names)
-
-    def edit_region(self) -> str:
-        """Where the change lands on the photo: the region of the catalogue attributes added to it (a smile: the
-        lower face), when they are all the expression adds and they edit their own layers; else the head."""
         others = [self.operands[term.operand] for index, term in enumerate(self.terms) if index != self.target]
-        if self.layers is not None or not others or not all(isinstance(o, AttributeName) for o in others):
-            return "head"
+        names = [operand.name for operand in others if isinstance(operand, AttributeName)]
+        if not names:
+            return "head", True
         catalogue = model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
-        return expression_region(catalogue, [operand.name for operand in others])
+        only_attributes = self.layers is None and len(names) == len(others)
+        return expression_region(catalogue, names) if only_attributes else "head", catalogue.drawn_tuned(names)
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""

@@ -146,14 +146,11 @@ def example_vectors(loaded: LoadedModel) -> list[tuple[str, str]]:
 
 def catalogue_attributes(loaded: LoadedModel) -> list[tuple[str, str]]:
     """The names in the model's own attribute catalogue, as (NAME, NAME); none when it has no readable one."""
-    from facealgebra.catalogue import Catalogue, catalogue_path
+    from facealgebra.catalogue import model_catalogue
 
-    path = catalogue_path(loaded.path)
     try:
-        catalogue = Catalogue.load(path) if path.is_file() else None
+        catalogue = model_catalogue(loaded.path, loaded.fingerprint, loaded.path.stem)
     except FaceAlgebraError:
-        return []
-    if catalogue is None or catalogue.fingerprint != loaded.fingerprint:
         return []
     return [(name, name) for name in catalogue.names]
 

@@ -121,13 +121,15 @@ class Explorer:
         values = [round(float(value), 2) for value in np.linspace(-control.limit, control.limit, STRIP_STEPS)]
         with self.lock:
             edits = [self.edited_code(session, {**weights, key: value}) for value in values]
-            tiles = np.empty((len(values),), object)
-            for placement in {(p.region, p.tuned): p for _, p in edits}.values():  # each drawn as its arith
-                rows = [row for row, (_, p) in enumerate(edits) if (p.region, p.tuned) == (placement.region,
-                                                                                       placement.tuned)]
-                drawn = editing.photo_tiles(self.loaded, session.photo, session.code, placement,
+            # each tile drawn as its arith command draws it: the values that share a region and decoder at once
+            alike: dict[tuple[str, bool], list[int]] = {}
+            for row, (_, placement) in enumerate(edits):
+                alike.setdefault((placement.region, placement.tuned), []).append(row)
+            tiles = [None] * len(edits)
+            for rows in alike.values():
+                drawn = editing.photo_tiles(self.loaded, session.photo, session.code, edits[rows[0]][1],
                                             editing.stack([edits[row][0] for row in rows]), STRIP_SIDE)
                 for row, tile in zip(rows, drawn):
                     tiles[row] = tile
-            tiles = np.stack(list(tiles))
+            tiles = np.stack(tiles)
         return grid(tiles, columns=len(tiles)), values
