@@ -45,6 +45,12 @@ LOWER_FACE = (0.4, 0.9)
 # units, ramping (smoothstep) to 0 at EYE_BAND[0] and EYE_BAND[3]; across the whole head, so the arms reach the
 # ears. The mouth, the chin and the forehead stay the photo's own.
 EYE_BAND = (-1.0, -0.6, 0.5, 0.8)
+# What is worn across the eyes is drawn by its edges. The model draws frames 64 pixels wide, so that on a photo they
+# come out soft (the face parser saw no glasses on half the faces where a person did) under a grey haze where the
+# lenses lie, the model's blur of them, which hides the eyes and with them who the person is. So an "eyes" change
+# keeps its detail (what a Gaussian of FRAME_SIGMA model pixels takes away) FRAME_DETAIL times over and
+# FRAME_COARSE of the rest: sharp frames over clear lenses.
+FRAME_SIGMA, FRAME_DETAIL, FRAME_COARSE = 1.0, 2.5, 0.3
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 # A face that spans many photo pixels per model pixel has its change warped at every step-th photo pixel only,
@@ -136,6 +142,12 @@ def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
     padded = np.pad(image.astype(np.float32), radius, mode="edge")
     across = sliding_window_view(padded, len(kernel), axis=1) @ kernel  # the kernel is symmetric: no flip needed
     return sliding_window_view(across, len(kernel), axis=0) @ kernel
+
+
+def frame_edges(change: np.ndarray) -> np.ndarray:
+    """An "eyes" change (C, S, S) drawn by its edges: FRAME_DETAIL x its detail + FRAME_COARSE x its coarse part."""
+    coarse = np.stack([blurred(channel, FRAME_SIGMA * change.shape[-1] / 64) for channel in change])
+    return (FRAME_DETAIL * (change - coarse) + FRAME_COARSE * coarse).astype(np.float32)
 
 
 def fall_off(radius: np.ndarray) -> np.ndarray:
@@ -247,9 +259,12 @@ def apply_change(photo: Image.Image, change: np.ndarray, placement: Placement, s
     """The photo with strength x `change` (float (C, S, S) in the model's frame, a difference of two decodings)
     added where the face lies. Grey photos stay grey (a colour change counts by its luminance), colour photos stay
     colour (a grey model's change lifts every channel alike); alpha is kept; 16-bit and CMYK photos come back as
-    8-bit grey and RGB, as the encoder reads them."""
+    8-bit grey and RGB, as the encoder reads them. A change in the "eyes" region is drawn by its edges
+    (frame_edges)."""
     edited, alpha = editable_image(photo)
     channels = len(edited.getbands())
+    if placement.region == "eyes":  # glasses: sharp frames, clear lenses
+        change = frame_edges(change)
     # scaled to grey levels, and made grey, in the model's frame: the resampling is linear, and there it is cheap
     change = change.astype(np.float32) * np.float32(255.0 * strength)
     if channels == 1 and change.shape[0] == 3:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from facealgebra.judges.edits import GLASSES_OFF, GLASSES_ON
 from facealgebra.judges.expression import ExpressionJudge
 from facealgebra.judges.identity import SAME_PERSON, IdentityJudge, identity_scores
 from facealgebra.judges.reading import Judges
 from facealgebra.judges.realism import RealismJudge, kid
-from conftest import REPO
+from conftest import REPO, run_cli
 from judge_photos import NOT_SMILING, SMILING, celeba_photo
 
 REPO_EXAMPLES = REPO / "examples"
@@ -102,3 +105,18 @@ def test_realism_features_tell_faces_from_noise():
     noise = np.random.default_rng(0).uniform(size=faces.shape).astype(np.float32)
     features = judge.features(np.concatenate([faces, noise]))
     assert kid(features[:6], features[6:12]) < kid(features[:6], features[12:]) / 10
+
+
+def test_glasses_added_by_faces_large_are_seen_by_the_parser_and_keep_the_person(judges, tmp_path):
+    """Through the real CLI: the frames drawn by their edges (photoedit.frame_edges) are glasses to the face parser
+    (drawn soft, as the model draws them, they read as none on this face), and the identity guard finds the same
+    person."""
+    out = tmp_path / "glasses.png"
+    result = run_cli("arith", REPO_EXAMPLES / "photos" / "generated-14.jpg", "+", "glasses", "--model", "faces-large",
+                     "-o", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    before, after = judges.read_frames([judges.places(Image.open(path))[0].frame
+                                        for path in (REPO_EXAMPLES / "photos" / "generated-14.jpg", out)])
+    assert before["glasses"] < GLASSES_OFF and after["glasses"] > GLASSES_ON
+    distance = float(re.search(r"identity distance ([0-9.]+)", result.stderr).group(1))
+    assert distance < SAME_PERSON

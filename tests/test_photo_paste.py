@@ -3,11 +3,14 @@ its change warped on a coarse grid and upsampled, which must stay the bicubic wa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
 from facealgebra.align import Placement
-from facealgebra.photoedit import apply_change, blend_mask, change_in_photo, coarse_step, footprint
+from facealgebra.photoedit import (FRAME_COARSE, apply_change, blend_mask, change_in_photo, coarse_step, footprint,
+                                   frame_edges)
 
 SIZE = 64
 LANDMARKS = np.array([[22.0, 27.0], [42.0, 27.0], [32.0, 39.0], [23.5, 47.75], [40.5, 47.75]])
@@ -63,3 +66,39 @@ def test_pixels_beyond_the_change_keep_the_photos_own():
     outside[top:bottom, left:right] = False
     assert np.array_equal(after[outside], before[outside])
     assert (after[~outside] != before[~outside]).any(axis=-1).mean() > 0.3
+
+
+def test_glasses_are_drawn_by_their_edges_sharp_frames_over_clear_lenses():
+    """An "eyes" change (glasses) keeps its detail, boosted, and little of its coarse part: a thin dark line (a frame)
+    gets darker against its surroundings, a broad haze (the model's blur of the lenses) fades."""
+    rows, columns = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    frame = -0.2 * (rows == 27) * ((columns > 15) & (columns < 50))
+    haze = -0.1 * np.exp(-((rows - 30) ** 2 + (columns - 32) ** 2) / (2 * 8.0 ** 2))
+    change = np.stack([frame + haze] * 3).astype(np.float32)
+    drawn = frame_edges(change)
+    assert drawn.dtype == np.float32 and drawn.shape == change.shape
+
+    def line_depth(image: np.ndarray) -> float:  # how much darker the frame is than just above and below it
+        return float(image[0, 26, 32] / 2 + image[0, 28, 32] / 2 - image[0, 27, 32])
+
+    assert line_depth(drawn) > 2 * line_depth(change)  # the frame stands out more
+    assert abs(drawn[0, 40, 32]) < 0.5 * abs(change[0, 40, 32])  # below it, only haze: mostly gone
+    flat = np.full((3, SIZE, SIZE), -0.1, np.float32)
+    np.testing.assert_allclose(frame_edges(flat), FRAME_COARSE * flat, atol=1e-6)  # no detail: FRAME_COARSE of it
+
+
+def test_only_an_eyes_change_is_drawn_by_its_edges():
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (1024, 1024, 3), dtype=np.uint8))
+    rows, columns = np.mgrid[0:SIZE, 0:SIZE]
+    change = np.stack([-0.2 * (rows == 27) * ((columns > 15) & (columns < 50))] * 3).astype(np.float32)
+    head, eyes = large_face(), replace(large_face(), region="eyes")
+
+    def pasted(change: np.ndarray, placement: Placement) -> np.ndarray:
+        (left, top, right, bottom), delta = change_in_photo(change * 255, placement,
+                                                            footprint(placement, SIZE, photo.size))
+        total = np.asarray(photo, np.float32).copy()
+        total[top:bottom, left:right] += delta
+        return np.clip(np.rint(total), 0, 255).astype(np.uint8)
+
+    assert np.array_equal(np.asarray(apply_change(photo, change, eyes)), pasted(frame_edges(change), eyes))
+    assert np.array_equal(np.asarray(apply_change(photo, change, head)), pasted(change, head))
