@@ -48,9 +48,10 @@ EYE_BAND = (-1.0, -0.6, 0.5, 0.8)
 # What is worn across the eyes is drawn by its edges. The model draws frames 64 pixels wide, so that on a photo they
 # come out soft (the face parser saw no glasses on half the faces where a person did) under a grey haze where the
 # lenses lie, the model's blur of them, which hides the eyes and with them who the person is. So an "eyes" change
-# keeps its detail (what a Gaussian of FRAME_SIGMA model pixels takes away) FRAME_DETAIL times over and
-# FRAME_COARSE of the rest: sharp frames over clear lenses.
-FRAME_SIGMA, FRAME_DETAIL, FRAME_COARSE = 1.0, 2.5, 0.3
+# keeps the detail that darkens (what a Gaussian of FRAME_SIGMA model pixels takes away, where it is negative)
+# FRAME_DETAIL times over, the detail that lightens once (boosted, the bright halos beside the frames cost the person)
+# and FRAME_COARSE of the rest: sharp dark frames over clear lenses.
+FRAME_SIGMA, FRAME_DETAIL, FRAME_COARSE = 1.0, 3.0, 0.3
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 # A face that spans many photo pixels per model pixel has its change warped at every step-th photo pixel only,
@@ -145,9 +146,11 @@ def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def frame_edges(change: np.ndarray) -> np.ndarray:
-    """An "eyes" change (C, S, S) drawn by its edges: FRAME_DETAIL x its detail + FRAME_COARSE x its coarse part."""
+    """An "eyes" change (C, S, S) drawn by its edges: FRAME_DETAIL x the detail that darkens, the detail that
+    lightens as it is, FRAME_COARSE x the coarse part."""
     coarse = np.stack([blurred(channel, FRAME_SIGMA * change.shape[-1] / 64) for channel in change])
-    return (FRAME_DETAIL * (change - coarse) + FRAME_COARSE * coarse).astype(np.float32)
+    detail = change - coarse
+    return (FRAME_DETAIL * np.minimum(detail, 0) + np.maximum(detail, 0) + FRAME_COARSE * coarse).astype(np.float32)
 
 
 def fall_off(radius: np.ndarray) -> np.ndarray:
