@@ -49,8 +49,8 @@ EYE_BAND = (-1.0, -0.6, 0.5, 0.8)
 # come out soft (the face parser saw no glasses on half the faces where a person did) under a grey haze where the
 # lenses lie, the model's blur of them, which hides the eyes and with them who the person is. So an "eyes" change
 # keeps the detail that darkens (what a Gaussian of FRAME_SIGMA model pixels takes away, where it is negative)
-# FRAME_DETAIL times over, the detail that lightens once (boosted, the bright halos beside the frames cost the person)
-# and FRAME_COARSE of the rest: sharp dark frames over clear lenses.
+# FRAME_DETAIL times over, the detail that lightens only once (boosted too, it drew bright halos beside the frames,
+# which cost the person) and FRAME_COARSE of the rest: sharp dark frames over clear lenses.
 FRAME_SIGMA, FRAME_DETAIL, FRAME_COARSE = 1.0, 3.0, 0.3
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # a colour model's change on a grey photo (ITU-R 601)
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
