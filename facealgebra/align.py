@@ -255,7 +255,8 @@ class Placement:
     uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read); and the part of the
     head an edit reaches (photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for glasses;
     catalogue.REGIONS), and whether its change is drawn by the decoder tuned to the face (editing.face_decoder;
-    False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`)."""
+    False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`); `removes`: the edit takes
+    away what is worn across the eyes (`- glasses`), which inpaint.remove_worn paints out of the photo."""
 
     a: complex
     b: complex
@@ -264,6 +265,7 @@ class Placement:
     model_input: np.ndarray | None = None
     region: str = "head"
     tuned: bool = True
+    removes: bool = False
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""

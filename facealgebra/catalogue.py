@@ -134,6 +134,12 @@ class Catalogue:
                      np.zeros_like(direction[row:row + 1]) for layer, direction in enumerate(self.directions))
 
 
+def removes_worn(region: str, weights: list[float]) -> bool:
+    """Whether an edit that lands in `region` with these term weights takes away what is worn across the eyes
+    (`- glasses`: every term subtracts), which is painted out of the photo (inpaint.py) rather than added."""
+    return region == "eyes" and all(weight < 0 for weight in weights)
+
+
 def expression_region(catalogue: Catalogue | None, attributes: list[str]) -> str:
     """Where an expression's edit lands: the region its attributes share ("lower-face" when each of them is of
     the lower face), else the whole head, as for any expression with a photo, a .npz or a folder beside the

@@ -17,7 +17,7 @@ import numpy as np
 from facealgebra import editing
 from facealgebra.algebra import Term, evaluate
 from facealgebra.align import PhotoInput
-from facealgebra.catalogue import Catalogue, model_catalogue
+from facealgebra.catalogue import Catalogue, model_catalogue, removes_worn
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import load_image
@@ -75,7 +75,9 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
             eligible, landed = TESTS[(name, sign)][1]
             if not eligible(before):
                 continue
-            where = replace(placement, region=catalogue.region(name), tuned=catalogue.drawn_tuned([name]))
+            region = catalogue.region(name)
+            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]),
+                            removes=removes_worn(region, [sign]))
             for scale in scales:
                 edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],
                                   [code, steps[(name, sign)]], name)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement, not_photos
-from facealgebra.catalogue import AttributeName, expression_region, model_catalogue
+from facealgebra.catalogue import AttributeName, expression_region, model_catalogue, removes_worn
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
@@ -28,6 +28,7 @@ from facealgebra.headregion import head_region
 from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
+from facealgebra.inpaint import remove_worn
 from facealgebra.photoedit import apply_change
 from facealgebra.refine import TUNE_DEFAULT, refined, tuned
 
@@ -302,8 +303,16 @@ def edit_photo(loaded: LoadedModel, photo: Image.Image, faces: Sequence[tuple[La
     """The photo with each face's change, decode(edited) - decode(code), applied where that face lies;
     faces are (code, edited code, placement)."""
     for code, edited, placement in faces:
-        photo = apply_change(photo, changes(loaded, code, edited, placement)[0], placement, strength)
+        photo = draw_change(photo, changes(loaded, code, edited, placement)[0], placement, strength)
     return photo
+
+
+def draw_change(photo: Image.Image, change: np.ndarray, placement: Placement, strength: float = 1.0) -> Image.Image:
+    """The photo with a face's change: added to it (photoedit.apply_change), or, for an edit that takes away what
+    is worn across the eyes (the placement's `removes`), the frames it takes away painted out (inpaint)."""
+    if placement.removes:
+        return remove_worn(photo, change, placement, strength)
+    return apply_change(photo, change, placement, strength)
 
 
 def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name: str,
@@ -323,7 +332,7 @@ def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placemen
     placement = placement.scaled(small.width / photo.width)
     tiles = []
     for change in changes(loaded, code, edited, placement):
-        tile = apply_change(small, change, placement)
+        tile = draw_change(small, change, placement)
         array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))  # transparency onto white
         tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
     return np.stack(tiles)
@@ -345,20 +354,23 @@ class Arithmetic:
         self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
                                      every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
-        self.region, self.tuned = self.how_drawn()
+        self.region, self.tuned, self.removes = self.how_drawn()
 
-    def how_drawn(self) -> tuple[str, bool]:
-        """Where the change lands on the photo, and whether the decoder tuned to the face draws it. The region is
-        that of the catalogue attributes added (a smile: the lower face) when they are all the expression adds and
-        they edit their own layers, else the head; the tuned decoder draws it unless the expression adds an
-        attribute that a tuned decoder stops drawing (the catalogue's `untuned`: glasses)."""
-        others = [self.operands[term.operand] for index, term in enumerate(self.terms) if index != self.target]
-        names = [operand.name for operand in others if isinstance(operand, AttributeName)]
+    def how_drawn(self) -> tuple[str, bool, bool]:
+        """Where the change lands on the photo, whether the decoder tuned to the face draws it, and whether it
+        takes away what is worn across the eyes. The region is that of the catalogue attributes added (a smile: the
+        lower face) when they are all the expression adds and they edit their own layers, else the head; the tuned
+        decoder draws it unless the expression adds an attribute that a tuned decoder stops drawing (the
+        catalogue's `untuned`: glasses); an "eyes" expression whose every term subtracts (`- glasses`) removes."""
+        others = [(term.weight, self.operands[term.operand]) for index, term in enumerate(self.terms)
+                  if index != self.target]
+        names = [operand.name for _, operand in others if isinstance(operand, AttributeName)]
         if not names:
-            return "head", True
+            return "head", True, False
         catalogue = model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
         only_attributes = self.layers is None and len(names) == len(others)
-        return expression_region(catalogue, names) if only_attributes else "head", catalogue.drawn_tuned(names)
+        region = expression_region(catalogue, names) if only_attributes else "head"
+        return region, catalogue.drawn_tuned(names), removes_worn(region, [weight for weight, _ in others])
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
@@ -371,7 +383,8 @@ class Arithmetic:
         for code, placement in faces:
             codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
             edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target),
-                           dataclasses.replace(placement, region=self.region, tuned=self.tuned)))
+                           dataclasses.replace(placement, region=self.region, tuned=self.tuned,
+                                               removes=self.removes)))
         return edited
 
     def without_photo(self) -> Latents:

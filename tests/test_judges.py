@@ -120,3 +120,22 @@ def test_glasses_added_by_faces_large_are_seen_by_the_parser_and_keep_the_person
     assert before["glasses"] < GLASSES_OFF and after["glasses"] > GLASSES_ON
     distance = float(re.search(r"identity distance ([0-9.]+)", result.stderr).group(1))
     assert distance < SAME_PERSON
+
+
+def test_glasses_taken_off_by_faces_large_are_gone_to_the_parser_and_keep_the_person(judges, tmp_path):
+    """Through the real CLI: `- glasses` paints the photo's frames out (inpaint.py) where the model's change takes
+    them away. The face parser sees glasses on this CelebA training photo (clear glasses with thin frames) and none
+    after, the identity guard finds the same person, and the mouth is the photo's own pixels. Before, adding the
+    model's change left the frames (0 of 10 held-out faces)."""
+    photo = tmp_path / "000119.jpg"
+    celeba_photo(119).save(photo, quality=95)
+    out = tmp_path / "no-glasses.png"
+    result = run_cli("arith", photo, "-", "glasses", "--model", "faces-large", "-o", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    before, after = judges.read_frames([judges.places(Image.open(path))[0].frame for path in (photo, out)])
+    assert before["glasses"] > GLASSES_ON and after["glasses"] < GLASSES_OFF
+    distance = float(re.search(r"identity distance ([0-9.]+)", result.stderr).group(1))
+    assert distance < SAME_PERSON
+    original, edited = np.asarray(Image.open(photo).convert("RGB")), np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(original[150:], edited[150:])  # below the eye band: untouched
+    assert not np.array_equal(original[90:130], edited[90:130])

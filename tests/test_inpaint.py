@@ -1,0 +1,125 @@
+"""Taking glasses off a photo (inpaint.remove_worn), without a model: a synthetic face wears thin dark frames
+around its eyes; a change that lightens the eye band (as the model's `- glasses` does) paints the frames out and
+leaves the eyes, and everything beyond the band, the photo's own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facealgebra.align import Placement
+from facealgebra.catalogue import removes_worn
+from facealgebra.editing import draw_change
+from facealgebra.inpaint import max_filter, min_filter, remove_worn
+
+SIZE = 64
+LANDMARKS = np.array([[22.0, 27.0], [42.0, 27.0], [32.0, 39.0], [23.5, 47.75], [40.5, 47.75]])
+PHOTO_SIDE = 256  # 4 photo pixels a model pixel: the eyes 80 pixels apart, shrunk to 64 for the work
+
+
+def placement() -> Placement:
+    return Placement(complex(SIZE / PHOTO_SIDE), 0j, LANDMARKS, region="eyes", tuned=False, removes=True)
+
+
+def face_with_glasses() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 (S, S, 3): skin with a soft gradient, dark pupils at the eyes, and a 4-pixel dark ring (a frame) of
+    radius 28 photo pixels around each eye; and the masks of the rings and of the pupils."""
+    rows, columns = np.mgrid[0:PHOTO_SIDE, 0:PHOTO_SIDE] + 0.5
+    skin = np.stack([200 - 0.1 * rows, 160 - 0.05 * columns, 130 + 0 * rows], axis=-1)
+    ring, pupil = np.zeros(rows.shape, bool), np.zeros(rows.shape, bool)
+    for x, y in LANDMARKS[:2] * PHOTO_SIDE / SIZE:
+        distance = np.hypot(columns - x, rows - y)
+        ring |= np.abs(distance - 28) < 2
+        pupil |= distance < 6
+    photo = skin.copy()
+    photo[ring] = (40, 30, 30)
+    photo[pupil] = (20, 20, 25)
+    return np.clip(photo, 0, 255).astype(np.uint8), ring, pupil
+
+
+def lightening() -> np.ndarray:
+    """What the model's `- glasses` gives: a soft lightening along the eyes."""
+    rows, _ = np.mgrid[0:SIZE, 0:SIZE]
+    return np.stack([0.1 * np.exp(-((rows - 27.0) / 8) ** 2)] * 3).astype(np.float32)
+
+
+def test_thin_dark_frames_are_painted_out_and_the_eyes_stay():
+    photo, ring, pupil = face_with_glasses()
+    after = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())).astype(float)
+    skin_near = np.asarray(photo, float)[~ring & ~pupil]
+    # the frame's pixels now look like the skin around them, not like the frame
+    assert np.abs(after[ring] - photo[ring]).mean() > 100
+    assert np.abs(after[ring].mean(axis=0) - skin_near.mean(axis=0)).max() < 20
+    assert np.array_equal(after[pupil], photo[pupil])  # the eyes are guarded
+    below = after[200:], photo[200:]  # the mouth and chin, beyond the eye band: bit for bit
+    assert np.array_equal(*below)
+
+
+def test_frames_the_model_does_not_take_away_stay():
+    """The photo's dark lines are painted only where the model's change lightens: where it darkens (as adding
+    glasses does) the dark frames stay dark (the light skin along them may be painted: a light line to the white
+    top-hat, which the fill blurs into the frame's edge), and no change paints nothing."""
+    photo, ring, _ = face_with_glasses()
+    luma = np.array([0.299, 0.587, 0.114])
+    darkened = np.asarray(remove_worn(Image.fromarray(photo), -lightening(), placement())) @ luma
+    removed = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())) @ luma
+    assert darkened[ring].mean() < 100 < 150 < removed[ring].mean()  # the frame: 33 before
+    unchanged = remove_worn(Image.fromarray(photo), np.zeros((3, SIZE, SIZE), np.float32), placement())
+    assert np.array_equal(np.asarray(unchanged), photo)
+
+
+def test_strength_blends_the_fill_part_way_and_without_landmarks_nothing_is_painted():
+    photo, ring, _ = face_with_glasses()
+    whole = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())).astype(float)
+    half = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement(), 0.5)).astype(float)
+    np.testing.assert_allclose(half[ring], (whole[ring] + photo[ring]) / 2, atol=1.01)
+    unplaced = replace(placement(), landmarks=None)
+    assert np.array_equal(np.asarray(remove_worn(Image.fromarray(photo), lightening(), unplaced)), photo)
+
+
+def test_a_grey_photo_stays_grey_and_alpha_is_kept():
+    photo, ring, _ = face_with_glasses()
+    grey = Image.fromarray(photo).convert("L")
+    after = remove_worn(grey, lightening(), placement())
+    assert after.mode == "L" and np.abs(np.asarray(after, float)[ring] - np.asarray(grey, float)[ring]).mean() > 60
+    rgba = Image.fromarray(photo).convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.full(photo.shape[:2], 77, np.uint8)))
+    edited = remove_worn(rgba, lightening(), placement())
+    assert edited.mode == "RGBA" and (np.asarray(edited)[..., 3] == 77).all()
+
+
+def test_a_large_face_is_worked_on_shrunk_and_its_frames_still_go():
+    photo, ring, pupil = face_with_glasses()
+    big = Image.fromarray(photo).resize((1024, 1024), Image.Resampling.NEAREST)
+    where = replace(placement(), a=complex(SIZE / 1024))
+    after = np.asarray(remove_worn(big, lightening(), where)).astype(float)
+    ring_big = np.asarray(Image.fromarray(ring).resize((1024, 1024), Image.Resampling.NEAREST))
+    assert np.abs(after[ring_big] - np.asarray(big, float)[ring_big]).mean() > 80
+    assert np.array_equal(after[800:], np.asarray(big)[800:])
+
+
+def test_draw_change_paints_out_only_for_a_removal():
+    photo, ring, _ = face_with_glasses()
+    added = np.asarray(draw_change(Image.fromarray(photo), lightening(), replace(placement(), removes=False)))
+    removed = np.asarray(draw_change(Image.fromarray(photo), lightening(), placement()))
+    assert not np.array_equal(added, removed)
+    assert np.abs(removed[ring].astype(float) - photo[ring]).mean() > 100  # painted out
+    assert np.abs(added[ring].astype(float) - photo[ring]).mean() < 40  # only lightened a little
+
+
+@pytest.mark.parametrize("region, weights, expected", [
+    ("eyes", [-1.0], True), ("eyes", [-0.5, -1.0], True), ("eyes", [1.0], False), ("eyes", [1.0, -1.0], False),
+    ("head", [-1.0], False), ("lower-face", [-1.0], False)])
+def test_only_an_expression_that_subtracts_what_is_worn_across_the_eyes_removes(region, weights, expected):
+    assert removes_worn(region, weights) is expected
+
+
+def test_the_square_filters_are_the_max_and_min_around_each_pixel():
+    image = np.random.default_rng(0).uniform(size=(9, 11)).astype(np.float32)
+    padded = np.pad(image, 2, mode="edge")
+    expected = np.array([[padded[r:r + 5, c:c + 5].max() for c in range(11)] for r in range(9)])
+    np.testing.assert_array_equal(max_filter(image, 5), expected)
+    np.testing.assert_array_equal(min_filter(image, 5), -max_filter(-image, 5))
