@@ -1,5 +1,6 @@
 """Before and after for every attribute of a model's catalogue, on three photos: one picture,
-examples/gallery/faces-catalogue.jpg (the photo, then photo + attribute for each name; `- smile` on a smiling face).
+examples/gallery/faces-catalogue.jpg (the photo, then photo + attribute for each name; `- smile` on a smiling face,
+`- glasses` on the man who wears them).
 
     python examples/make_catalogue_gallery.py [--model faces]
 
@@ -32,7 +33,7 @@ def main() -> None:
     listing = subprocess.run([sys.executable, "-m", "facealgebra", "vectors", "--json", "--model", args.model],
                              capture_output=True, text=True, check=True).stdout
     names = [json.loads(line)["name"] for line in listing.splitlines()]
-    edits = [f"+ {name}" for name in names] + ["- smile"]
+    edits = [f"+ {name}" for name in names] + [f"- {name}" for name in ("smile", "glasses") if name in names]
     columns = [("photo", PHOTOS)]
     with tempfile.TemporaryDirectory() as folder:
         for edit in edits:

@@ -76,11 +76,12 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
             if not eligible(before):
                 continue
             region = catalogue.region(name)
-            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]),
-                            removes=removes_worn(region, [sign]))
+            removes = removes_worn(region, [sign])
+            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]), removes=removes)
+            bare = removes and not catalogue.worn([name], code.layers)  # as arith: nothing worn, nothing taken off
             for scale in scales:
-                edited = evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],
-                                  [code, steps[(name, sign)]], name)
+                edited = code if bare else evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],
+                                                    [code, steps[(name, sign)]], name)
                 after_photo = editing.edit_photo(loaded, photo, [(code, edited, where)], 1.0)
                 after_places = judges.places(after_photo)
                 tally = tallies[(name, sign, scale)]

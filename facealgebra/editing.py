@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Collection, Iterator, Sequence
 
@@ -20,7 +21,7 @@ from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement, not_photos
-from facealgebra.catalogue import AttributeName, expression_region, model_catalogue, removes_worn
+from facealgebra.catalogue import AttributeName, Catalogue, expression_region, model_catalogue, removes_worn
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
@@ -364,13 +365,23 @@ class Arithmetic:
         catalogue's `untuned`: glasses); an "eyes" expression whose every term subtracts (`- glasses`) removes."""
         others = [(term.weight, self.operands[term.operand]) for index, term in enumerate(self.terms)
                   if index != self.target]
-        names = [operand.name for _, operand in others if isinstance(operand, AttributeName)]
+        names = self.attribute_names()
         if not names:
             return "head", True, False
-        catalogue = model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
+        catalogue = self.catalogue
         only_attributes = self.layers is None and len(names) == len(others)
         region = expression_region(catalogue, names) if only_attributes else "head"
         return region, catalogue.drawn_tuned(names), removes_worn(region, [weight for weight, _ in others])
+
+    def attribute_names(self) -> list[str]:
+        """The catalogue attributes among the terms other than the edited photo."""
+        return [self.operands[term.operand].name for index, term in enumerate(self.terms)
+                if index != self.target and isinstance(self.operands[term.operand], AttributeName)]
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """The model's attribute catalogue (read once, for a batch)."""
+        return model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
@@ -382,9 +393,11 @@ class Arithmetic:
         edited = []
         for code, placement in faces:
             codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
-            edited.append((code, evaluate(self.terms, codes, self.name, self.layers, self.target),
-                           dataclasses.replace(placement, region=self.region, tuned=self.tuned,
-                                               removes=self.removes)))
+            result = evaluate(self.terms, codes, self.name, self.layers, self.target)
+            if self.removes and not self.catalogue.worn(self.attribute_names(), code.layers):
+                result = Latents(code.layers, result.names, result.fingerprint)  # nothing worn: nothing to take off
+            edited.append((code, result, dataclasses.replace(placement, region=self.region, tuned=self.tuned,
+                                                             removes=self.removes)))
         return edited
 
     def without_photo(self) -> Latents:

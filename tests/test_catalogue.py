@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import assert_usage_error, run_cli
-from facealgebra.catalogue import Catalogue, catalogue_path, expression_region
+from facealgebra.catalogue import WORN, Catalogue, catalogue_path, expression_region
 from facealgebra.edit_evaluation import choose_layers, choose_scale, layer_choices, with_layers
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
@@ -298,3 +298,20 @@ def test_an_untuned_attribute_is_drawn_by_the_models_own_decoder(tmp_path):
     assert np.abs(edited("smile") - edited("smile", "--tune", "0")).max() > 2
     vectors = run_cli("vectors", "--model", model, "--json")
     assert [json.loads(line)["untuned"] for line in vectors.stdout.splitlines()] == catalogue.untuned
+
+
+def test_a_face_wears_what_its_code_reads_above_worn_along_the_attributes_own_direction():
+    """Catalogue.worn: `- glasses` takes off only what a face wears (a bare face is left as it is)."""
+    catalogue = Catalogue("f", ["glasses", "smile"], ["a", "b"],
+                          [np.array([[0.5, -0.25], [0.0, 0.0]]), np.array([[9.0, 9.0], [1.0, 0.0]])],
+                          np.array([[True, False], [False, True]]), np.ones((2, 2)), np.ones(2), np.ones(2),
+                          np.array([5.0, 1.0]))
+    unit = np.array([0.5, -0.25]) / np.hypot(0.5, 0.25)
+
+    def code(reading: float, other: float = 0.0) -> tuple[np.ndarray, ...]:
+        return (np.array([reading * unit], np.float32), np.array([[other, other]], np.float32))
+
+    assert catalogue.worn(["glasses"], code(WORN + 0.1)) and not catalogue.worn(["glasses"], code(WORN - 0.1))
+    assert not catalogue.worn(["glasses"], code(0.0, other=50.0))  # only its own layers count (z2 is smile's)
+    assert not catalogue.worn(["glasses"], code(-3.0))
+    assert not catalogue.worn(["glasses", "smile"], code(3.0))  # every name must read as worn

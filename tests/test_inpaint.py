@@ -14,6 +14,9 @@ from facealgebra.align import Placement
 from facealgebra.catalogue import removes_worn
 from facealgebra.editing import draw_change
 from facealgebra.inpaint import max_filter, min_filter, remove_worn
+from conftest import REPO, run_cli
+
+PHOTOS = REPO / "examples" / "photos"
 
 SIZE = 64
 LANDMARKS = np.array([[22.0, 27.0], [42.0, 27.0], [32.0, 39.0], [23.5, 47.75], [40.5, 47.75]])
@@ -123,3 +126,14 @@ def test_the_square_filters_are_the_max_and_min_around_each_pixel():
     expected = np.array([[padded[r:r + 5, c:c + 5].max() for c in range(11)] for r in range(9)])
     np.testing.assert_array_equal(max_filter(image, 5), expected)
     np.testing.assert_array_equal(min_filter(image, 5), -max_filter(-image, 5))
+
+
+def test_taking_glasses_off_a_face_without_them_leaves_it_as_it_is(tmp_path):
+    """Through the real CLI, a batch over a face that wears no glasses (its code reads below catalogue.WORN):
+    `- glasses` paints nothing, where it would otherwise smear its brows and the shadows along its eyes."""
+    photo, out = tmp_path / "bare.png", tmp_path / "out"
+    Image.open(PHOTOS / "generated-12.jpg").convert("RGB").save(photo)
+    result = run_cli("arith", "-", "-", "glasses", "--model", "faces-large", "-o", f"{out}/", "--device", "cpu",
+                     input=f"{photo}\n".encode())
+    assert result.returncode == 0, result.stderr
+    assert np.array_equal(np.asarray(Image.open(out / "bare.png").convert("RGB")), np.asarray(Image.open(photo)))
