@@ -774,10 +774,10 @@ def guard_identity(judge, before: "Image.Image", after: "Image.Image", destinati
     if distance is None:
         say(f"warning: {destination}: no face found after the edit to compare with the person")
     elif distance >= SAME_PERSON:
-        say(f"warning: {destination}: identity distance {distance:.2f}, past {SAME_PERSON}: the edited face may "
+        say(f"warning: {destination}: identity distance {distance:.3f}, past {SAME_PERSON}: the edited face may "
             "no longer be the same person")
     else:
-        say(f"{destination}: identity distance {distance:.2f} (the same person below {SAME_PERSON})")
+        say(f"{destination}: identity distance {distance:.3f} (the same person below {SAME_PERSON})")
 
 
 def batch_outputs(paths: list[Path], out: str, decoded: bool) -> list[tuple[Path, str]]:

@@ -383,6 +383,19 @@ class Arithmetic:
         """The model's attribute catalogue (read once, for a batch)."""
         return model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
 
+    def takes_off(self, code: Latents, placement: Placement) -> bool:
+        """Whether `- glasses` has something to paint out of this face: the model reads it as wearing them, and the
+        face was aligned (the eyes' landmarks place the paint). Else a note says why the face is left as it is."""
+        names = " and ".join(self.attribute_names())
+        if placement.landmarks is None:
+            self.photos.log(f"note: {code.names[0]}: - {names} paints out of an aligned face only (alignment is off "
+                            "or not installed): left as it is")
+            return False
+        if not self.catalogue.worn(self.attribute_names(), code.layers):
+            self.photos.log(f"note: {code.names[0]}: the model reads no {names} on this face: left as it is")
+            return False
+        return True
+
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
         faces = self.photos.faces(photo, name) if every_face else [None]
@@ -394,8 +407,8 @@ class Arithmetic:
         for code, placement in faces:
             codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
             result = evaluate(self.terms, codes, self.name, self.layers, self.target)
-            if self.removes and not self.catalogue.worn(self.attribute_names(), code.layers):
-                result = Latents(code.layers, result.names, result.fingerprint)  # nothing worn: nothing to take off
+            if self.removes and not self.takes_off(code, placement):
+                result = Latents(code.layers, result.names, result.fingerprint)  # nothing to take off
             edited.append((code, result, dataclasses.replace(placement, region=self.region, tuned=self.tuned,
                                                              removes=self.removes)))
         return edited

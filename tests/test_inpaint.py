@@ -137,3 +137,15 @@ def test_taking_glasses_off_a_face_without_them_leaves_it_as_it_is(tmp_path):
                      input=f"{photo}\n".encode())
     assert result.returncode == 0, result.stderr
     assert np.array_equal(np.asarray(Image.open(out / "bare.png").convert("RGB")), np.asarray(Image.open(photo)))
+    assert "the model reads no glasses on this face: left as it is" in result.stderr
+
+
+def test_taking_glasses_off_without_alignment_leaves_the_photo_and_says_why(tmp_path):
+    """The paint is placed by the eyes' landmarks: with --align off `- glasses` notes that it leaves the face."""
+    photo, out = tmp_path / "worn.png", tmp_path / "out.png"
+    Image.open(PHOTOS / "generated-23.jpg").convert("RGB").save(photo)  # a man who wears glasses
+    result = run_cli("arith", photo, "-", "glasses", "--model", "faces-large", "--align", "off", "-o", out,
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "paints out of an aligned face only" in result.stderr
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(Image.open(photo)))
