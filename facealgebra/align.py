@@ -256,7 +256,8 @@ class Placement:
     head an edit reaches (photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for glasses;
     catalogue.REGIONS), and whether its change is drawn by the decoder tuned to the face (editing.face_decoder;
     False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`); `removes`: the edit takes
-    away what is worn across the eyes (`- glasses`), which inpaint.remove_worn paints out of the photo."""
+    away what is worn across the eyes (`- glasses`), which inpaint.remove_worn paints out of the photo; `moves`: the
+    edit is drawn by moving the photo's own mouth (`+ smile`, catalogue.MOVED; warping.move_features)."""
 
     a: complex
     b: complex
@@ -266,6 +267,7 @@ class Placement:
     region: str = "head"
     tuned: bool = True
     removes: bool = False
+    moves: bool = False
 
     def scaled(self, factor: float) -> Placement:
         """The same placement in the photo resized by `factor`."""

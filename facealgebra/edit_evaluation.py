@@ -17,7 +17,7 @@ import numpy as np
 from facealgebra import editing
 from facealgebra.algebra import Term, evaluate
 from facealgebra.align import PhotoInput
-from facealgebra.catalogue import Catalogue, model_catalogue, removes_worn
+from facealgebra.catalogue import Catalogue, model_catalogue, moves_mouth, removes_worn
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import load_image
@@ -77,7 +77,8 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
                 continue
             region = catalogue.region(name)
             removes = removes_worn(region, [sign])
-            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]), removes=removes)
+            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]), removes=removes,
+                            moves=moves_mouth(region, [name]))
             bare = removes and not catalogue.worn([name], code.layers)  # as arith: nothing worn, nothing taken off
             for scale in scales:
                 edited = code if bare else evaluate([Term(1.0, str(path)), Term(float(sign * scale), name)],

@@ -21,7 +21,8 @@ from PIL import Image
 
 from facealgebra.algebra import Term, check_layers, evaluate, traversal
 from facealgebra.align import Face, PhotoInput, Placement, not_photos
-from facealgebra.catalogue import AttributeName, Catalogue, expression_region, model_catalogue, removes_worn
+from facealgebra.catalogue import (AttributeName, Catalogue, expression_region, model_catalogue, moves_mouth,
+                                   removes_worn)
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
@@ -32,6 +33,7 @@ from facealgebra.operands import Folder, Operand
 from facealgebra.inpaint import remove_worn
 from facealgebra.photoedit import apply_change
 from facealgebra.refine import TUNE_DEFAULT, refined, tuned
+from facealgebra.warping import move_features
 
 BATCH_SIZE = 64
 DECODE_THREADS = 4  # photo decoding releases the GIL, so a few threads keep ahead of a CPU or GPU model
@@ -292,28 +294,39 @@ def stack(codes: Sequence[Latents]) -> Latents:
     return Latents(layers, tuple(name for code in codes for name in code.names), codes[0].fingerprint)
 
 
+def pictures(loaded: LoadedModel, before: Latents, after: Latents, placement: Placement | None = None) -> np.ndarray:
+    """decode(before) for one `before` row (a face, found at `placement`) and then decode(after) for every `after`
+    row, drawn by the face's decoder (face_decoder): (1 + N, C, S, S), in [-1, 1]."""
+    return decode(loaded, stack([before, after]), face_decoder(loaded, before, placement))
+
+
 def changes(loaded: LoadedModel, before: Latents, after: Latents, placement: Placement | None = None) -> np.ndarray:
-    """decode(after) - decode(before) for one `before` row (a face, found at `placement`) and every `after` row,
-    drawn by the face's decoder (face_decoder): (N, C, S, S), in [-1, 1]."""
-    pictures = decode(loaded, stack([before, after]), face_decoder(loaded, before, placement))
-    return pictures[1:] - pictures[:1]
+    """decode(after) - decode(before) for one `before` row and every `after` row (pictures): (N, C, S, S)."""
+    drawn = pictures(loaded, before, after, placement)
+    return drawn[1:] - drawn[:1]
 
 
 def edit_photo(loaded: LoadedModel, photo: Image.Image, faces: Sequence[tuple[Latents, Latents, Placement]],
                strength: float) -> Image.Image:
-    """The photo with each face's change, decode(edited) - decode(code), applied where that face lies;
+    """The photo with each face's change, from decode(code) to decode(edited), drawn where that face lies;
     faces are (code, edited code, placement)."""
     for code, edited, placement in faces:
-        photo = draw_change(photo, changes(loaded, code, edited, placement)[0], placement, strength)
+        before, after = pictures(loaded, code, edited, placement)
+        photo = draw_change(photo, before, after, placement, strength)
     return photo
 
 
-def draw_change(photo: Image.Image, change: np.ndarray, placement: Placement, strength: float = 1.0) -> Image.Image:
-    """The photo with a face's change: added to it (photoedit.apply_change), or, for an edit that takes away what
-    is worn across the eyes (the placement's `removes`), the frames it takes away painted out (inpaint)."""
+def draw_change(photo: Image.Image, before: np.ndarray, after: np.ndarray, placement: Placement,
+                strength: float = 1.0) -> Image.Image:
+    """The photo with a face's change from the model's picture `before` to `after` (float (C, S, S)): added to it
+    (photoedit.apply_change); for a smile (the placement's `moves`), drawn by moving the photo's own mouth
+    (warping.move_features); for an edit that takes away what is worn across the eyes (the placement's `removes`),
+    the frames it takes away painted out (inpaint)."""
     if placement.removes:
-        return remove_worn(photo, change, placement, strength)
-    return apply_change(photo, change, placement, strength)
+        return remove_worn(photo, after - before, placement, strength)
+    if placement.moves:
+        return move_features(photo, before, after, placement, strength)
+    return apply_change(photo, after - before, placement, strength)
 
 
 def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name: str,
@@ -332,8 +345,9 @@ def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placemen
                          Image.Resampling.LANCZOS) if factor < 1 else photo
     placement = placement.scaled(small.width / photo.width)
     tiles = []
-    for change in changes(loaded, code, edited, placement):
-        tile = draw_change(small, change, placement)
+    drawn = pictures(loaded, code, edited, placement)
+    for after in drawn[1:]:
+        tile = draw_change(small, drawn[0], after, placement)
         array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))  # transparency onto white
         tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
     return np.stack(tiles)
@@ -355,23 +369,25 @@ class Arithmetic:
         self.codes = {index: code_of(loaded, term.operand, operands[term.operand], self.others,
                                      every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
-        self.region, self.tuned, self.removes = self.how_drawn()
+        self.region, self.tuned, self.removes, self.moves = self.how_drawn()
 
-    def how_drawn(self) -> tuple[str, bool, bool]:
+    def how_drawn(self) -> tuple[str, bool, bool, bool]:
         """Where the change lands on the photo, whether the decoder tuned to the face draws it, and whether it
         takes away what is worn across the eyes. The region is that of the catalogue attributes added (a smile: the
         lower face) when they are all the expression adds and they edit their own layers, else the head; the tuned
         decoder draws it unless the expression adds an attribute that a tuned decoder stops drawing (the
-        catalogue's `untuned`: glasses); an "eyes" expression whose every term subtracts (`- glasses`) removes."""
+        catalogue's `untuned`: glasses); an "eyes" expression whose every term subtracts (`- glasses`) removes; a
+        smile alone moves the photo's own mouth (catalogue.moves_mouth)."""
         others = [(term.weight, self.operands[term.operand]) for index, term in enumerate(self.terms)
                   if index != self.target]
         names = self.attribute_names()
         if not names:
-            return "head", True, False
+            return "head", True, False, False
         catalogue = self.catalogue
         only_attributes = self.layers is None and len(names) == len(others)
         region = expression_region(catalogue, names) if only_attributes else "head"
-        return region, catalogue.drawn_tuned(names), removes_worn(region, [weight for weight, _ in others])
+        removes = removes_worn(region, [weight for weight, _ in others])
+        return region, catalogue.drawn_tuned(names), removes, moves_mouth(region, names)
 
     def attribute_names(self) -> list[str]:
         """The catalogue attributes among the terms other than the edited photo."""
@@ -410,7 +426,7 @@ class Arithmetic:
             if self.removes and not self.takes_off(code, placement):
                 result = Latents(code.layers, result.names, result.fingerprint)  # nothing to take off
             edited.append((code, result, dataclasses.replace(placement, region=self.region, tuned=self.tuned,
-                                                             removes=self.removes)))
+                                                             removes=self.removes, moves=self.moves)))
         return edited
 
     def without_photo(self) -> Latents:

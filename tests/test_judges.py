@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from facealgebra.judges.edits import GLASSES_OFF, GLASSES_ON
+from facealgebra.judges.edits import GLASSES_OFF, GLASSES_ON, TESTS
 from facealgebra.judges.expression import ExpressionJudge
 from facealgebra.judges.identity import SAME_PERSON, IdentityJudge, identity_scores
 from facealgebra.judges.reading import Judges
 from facealgebra.judges.realism import RealismJudge, kid
 from conftest import REPO, run_cli
-from judge_photos import NOT_SMILING, SMILING, celeba_photo
+from judge_photos import NOT_SMILING, SMILING, celeba_file, celeba_photo
 
 REPO_EXAMPLES = REPO / "examples"
 
@@ -139,3 +140,20 @@ def test_glasses_taken_off_by_faces_large_are_gone_to_the_parser_and_keep_the_pe
     original, edited = np.asarray(Image.open(photo).convert("RGB")), np.asarray(Image.open(out).convert("RGB"))
     assert np.array_equal(original[150:], edited[150:])  # below the eye band: untouched
     assert not np.array_equal(original[90:130], edited[90:130])
+
+
+def test_a_smile_drawn_by_moving_the_photos_mouth_lands_and_keeps_the_skins_colour(judges, tmp_path):
+    """Through the real CLI: `+ smile` moves the photo's own lips along the flow of the model's change (warping.py)
+    and adds only what the move leaves out. On this CelebA training photo (a dark-skinned man, not smiling) FER's
+    'happy' rises by more than 0.25 and the skin's ITA stays within 8 degrees (judges/edits.py). Adding the model's
+    change instead raised 'happy' too, but lightened the skin by 12 degrees: not landed."""
+    photo = tmp_path / "000044.jpg"
+    shutil.copy(celeba_file(44), photo)
+    out = tmp_path / "smile.png"
+    result = run_cli("arith", photo, "+", "smile", "-o", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    before, after = judges.read_frames([judges.places(Image.open(path))[0].frame for path in (photo, out)])
+    eligible, landed = TESTS[("smile", 1)][1]
+    assert eligible(before) and landed(before, after), (before["expression"], after["expression"])
+    distance = float(re.search(r"identity distance ([0-9.]+)", result.stderr).group(1))
+    assert distance < SAME_PERSON

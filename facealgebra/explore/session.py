@@ -121,10 +121,11 @@ class Explorer:
         values = [round(float(value), 2) for value in np.linspace(-control.limit, control.limit, STRIP_STEPS)]
         with self.lock:
             edits = [self.edited_code(session, {**weights, key: value}) for value in values]
-            # each tile drawn as its arith command draws it: the values that share a region and decoder at once
-            alike: dict[tuple[str, bool], list[int]] = {}
-            for row, (_, placement) in enumerate(edits):
-                alike.setdefault((placement.region, placement.tuned), []).append(row)
+            # each tile drawn as its arith command draws it: the values drawn alike (region, decoder, and whether
+            # frames are painted out or the mouth moved) at once
+            alike: dict[tuple[str, bool, bool, bool], list[int]] = {}
+            for row, (_, where) in enumerate(edits):
+                alike.setdefault((where.region, where.tuned, where.removes, where.moves), []).append(row)
             tiles = [None] * len(edits)
             for rows in alike.values():
                 drawn = editing.photo_tiles(self.loaded, session.photo, session.code, edits[rows[0]][1],
