@@ -29,6 +29,7 @@ from facealgebra.align import Placement
 from facealgebra.photoedit import apply_change, blend_mask, change_in_photo, editable_image, footprint
 
 FLOW_GRID, FLOW_STEPS, FLOW_RATE, FLOW_SMOOTH = 16, 200, 0.1, 0.02
+BAND_ROWS = 256  # photo rows resampled at a time
 
 
 def fit_flow(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,10 +74,27 @@ def warp_photo(photo: Image.Image, flow: np.ndarray, placement: Placement, stren
     left, top, right, bottom = box
     if right <= left or bottom <= top:
         return photo
-    pixels = np.asarray(photo, dtype=np.float32)
+    # only the part of the photo the samples can reach goes through numpy, in photo pixels from (x_from, y_from)
+    reach = int(np.ceil(np.abs(displacement).max())) + 1
+    x_from, y_from = max(0, left - reach), max(0, top - reach)
+    source = photo.crop((x_from, y_from, min(photo.width, right + reach), min(photo.height, bottom + reach)))
+    pixels = np.asarray(source, dtype=np.float32)
     pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    moved = np.empty((bottom - top, right - left, pixels.shape[-1]), np.uint8)
+    for first in range(0, bottom - top, BAND_ROWS):  # in bands of rows: a large face's arrays stay small
+        band = slice(first, first + BAND_ROWS)
+        moved[band] = bilinear(pixels, displacement[band], left - x_from, top - y_from + first)
+    result = photo.copy()
+    result.paste(Image.fromarray(moved[..., 0] if moved.shape[-1] == 1 else moved, photo.mode), (left, top))
+    return result
+
+
+def bilinear(pixels: np.ndarray, displacement: np.ndarray, left: int, top: int) -> np.ndarray:
+    """uint8 (h, w, C): `pixels` (H, W, C) sampled bilinearly at (left + j, top + i) + displacement[i, j]
+    (h, w, 2), clamped to its edges."""
     height, width = pixels.shape[:2]
-    columns, rows = np.meshgrid(np.arange(left, right, dtype=np.float32), np.arange(top, bottom, dtype=np.float32))
+    columns, rows = np.meshgrid(np.arange(left, left + displacement.shape[1], dtype=np.float32),
+                                np.arange(top, top + displacement.shape[0], dtype=np.float32))
     x = np.clip(columns + displacement[..., 0], 0, width - 1)
     y = np.clip(rows + displacement[..., 1], 0, height - 1)
     x0, y0 = np.floor(x).astype(np.intp), np.floor(y).astype(np.intp)
@@ -84,10 +102,7 @@ def warp_photo(photo: Image.Image, flow: np.ndarray, placement: Placement, stren
     fx, fy = (x - x0)[..., None], (y - y0)[..., None]
     moved = ((pixels[y0, x0] * (1 - fx) + pixels[y0, x1] * fx) * (1 - fy)
              + (pixels[y1, x0] * (1 - fx) + pixels[y1, x1] * fx) * fy)
-    moved = np.clip(np.rint(moved), 0, 255).astype(np.uint8)
-    result = photo.copy()
-    result.paste(Image.fromarray(moved[..., 0] if moved.shape[-1] == 1 else moved, photo.mode), (left, top))
-    return result
+    return np.clip(np.rint(moved), 0, 255).astype(np.uint8)
 
 
 def move_features(photo: Image.Image, before: np.ndarray, after: np.ndarray, placement: Placement,

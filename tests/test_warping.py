@@ -13,6 +13,7 @@ from facealgebra.align import Placement
 from facealgebra.catalogue import moves_mouth
 from facealgebra.editing import draw_change
 from facealgebra.photoedit import apply_change
+from facealgebra import warping
 from facealgebra.warping import fit_flow, move_features
 
 SIZE, PHOTO_SIDE = 64, 256
@@ -131,3 +132,14 @@ def test_only_an_edit_that_moves_the_mouth_is_drawn_by_moving():
     ("lower-face", ["smile", "mouth-open"], False), ("head", ["smile"], False), ("lower-face", [], False)])
 def test_a_smile_alone_moves_the_mouth(region, names, expected):
     assert moves_mouth(region, names) is expected
+
+
+def test_a_photo_resampled_in_bands_of_rows_is_the_photo_resampled_at_once(monkeypatch):
+    photo = photo_of(mouth(width=5.0), side=512)
+    before, after = mouth(), mouth(shift=2.0)
+    where = placement(scale=SIZE / 512)
+    monkeypatch.setattr(warping, "BAND_ROWS", 10_000)
+    whole = np.asarray(move_features(photo, before, after, where))
+    monkeypatch.setattr(warping, "BAND_ROWS", 7)
+    banded = np.asarray(move_features(photo, before, after, where))
+    assert np.array_equal(whole, banded) and not np.array_equal(whole, np.asarray(photo))
