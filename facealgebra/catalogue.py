@@ -71,6 +71,7 @@ class Catalogue:
     negative_scale: np.ndarray | None = None  # (K,) the step of `- name`; None: `scale`, as for `+ name`
     negative_also: list[str] | None = None  # (K,) an attribute `- name` takes away too ("": none); None: none
     untuned: list[bool] | None = None  # (K,) drawn by the model's own decoder, not the face's tuned one; None: none
+    negative_untuned: list[bool] | None = None  # (K,) the same for `- name`; None: as `untuned`
 
     def also_subtracted(self, name: str) -> str:
         """The attribute that `- name` takes away with it, at that attribute's own `-` step ("" for none)."""
@@ -84,9 +85,22 @@ class Catalogue:
         """Where the attribute's edit lands on the face (photoedit.blend_mask)."""
         return self.regions[self.names.index(name)] if self.regions else "head"
 
-    def drawn_tuned(self, names: Sequence[str]) -> bool:
-        """Whether an edit adding `names` is drawn by the decoder tuned to the face: not if any of them is untuned."""
-        return not self.untuned or not any(self.untuned[self.names.index(name)] for name in names)
+    def drawn_tuned(self, names: Sequence[str], weights: Sequence[float] | None = None) -> bool:
+        """Whether an edit adding `names` (with these weights: a negative one subtracts, and takes the attribute's
+        `-` drawing; None: all added) is drawn by the decoder tuned to the face: not if any of them is untuned."""
+        weights = [1.0] * len(names) if weights is None else weights
+        return not any(self.untuned_of(name, weight < 0) for name, weight in zip(names, weights))
+
+    def untuned_of(self, name: str, negative: bool) -> bool:
+        """Whether `+ name` (or `- name`) is drawn by the model's own decoder."""
+        drawings = self.negative_untuned if negative and self.negative_untuned is not None else self.untuned
+        return bool(drawings and drawings[self.names.index(name)])
+
+    def untuned_note(self, name: str) -> str:
+        """', untuned' when both signs of the attribute are drawn by the model's own decoder, ', untuned +' (or -)
+        when one is, else ''."""
+        plus, minus = self.untuned_of(name, False), self.untuned_of(name, True)
+        return ", untuned" if plus and minus else ", untuned +" if plus else ", untuned -" if minus else ""
 
     def save(self, path: str | Path) -> None:
         from facealgebra.fileio import atomic_path
@@ -100,7 +114,8 @@ class Catalogue:
                          scale=self.scale.astype(np.float32), negative_scale=self.negative_scales(),
                          region=np.array([self.region(name) for name in self.names]),
                          negative_also=np.array([self.also_subtracted(name) for name in self.names]),
-                         untuned=np.array(self.untuned or [False] * len(self.names)), **arrays)
+                         untuned=np.array([self.untuned_of(name, False) for name in self.names]),
+                         negative_untuned=np.array([self.untuned_of(name, True) for name in self.names]), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalogue":
@@ -118,11 +133,12 @@ class Catalogue:
                 regions = [str(r) for r in file["region"]] if "region" in file.files else None
                 if regions and not set(regions) <= set(REGIONS):
                     raise ValueError(f"unknown region {sorted(set(regions) - set(REGIONS))[0]!r}")
-                untuned = [bool(u) for u in file["untuned"]] if "untuned" in file.files else None
+                untuned, negative_untuned = ([bool(u) for u in file[key]] if key in file.files else None
+                                             for key in ("untuned", "negative_untuned"))
                 return cls(str(file["fingerprint"]), names, [str(r) for r in file["rules"]],
                            [file[f"z{layer + 1}"] for layer in range(count)], file["layers"].astype(bool),
                            file["auc"], file["positives"], file["negatives"], scale, regions, negative,
-                           also, untuned)
+                           also, untuned, negative_untuned)
         except (OSError, KeyError, ValueError) as exc:
             raise FaceAlgebraError(f"{path}: cannot read the attribute catalogue ({exc})") from None
 

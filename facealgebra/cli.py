@@ -808,7 +808,7 @@ def vectors(
     (how many times its average change one unit of `+ name` and of `- name` moves, calibrated by the judges; `&`
     names an attribute that `- name` takes away too) and where on a photo
     it lands (region: the head, the lower face for an expression, the eyes for glasses; "untuned": its change is
-    drawn by the model's own decoder, not the one tuned to the photo)."""
+    drawn by the model's own decoder, not the one tuned to the photo; "untuned +": only when added)."""
     from facealgebra.catalogue import model_catalogue
     from facealgebra.checkpoint import load_model
 
@@ -822,7 +822,8 @@ def vectors(
                      "with": int(catalogue.positives[row]), "without": int(catalogue.negatives[row]),
                      "scale": round(float(catalogue.scale[row]), 3), "negative_scale": round(float(negative[row]), 3),
                      "negative_also": catalogue.also_subtracted(name), "region": catalogue.region(name),
-                     "untuned": not catalogue.drawn_tuned([name]), "label": catalogue.rules[row]})
+                     "untuned": catalogue.untuned_of(name, False),
+                     "negative_untuned": catalogue.untuned_of(name, True), "label": catalogue.rules[row]})
     if as_json:
         for entry in rows:
             print(json.dumps(entry))
@@ -834,7 +835,7 @@ def vectors(
                       [[entry["name"], ",".join(map(str, entry["layers"])), *(f"{v:.2f}" for v in entry["auc"]),
                         str(entry["with"]), str(entry["without"]), f"{entry['scale']:g}",
                         " & ".join(filter(None, [f"{entry['negative_scale']:g}", entry["negative_also"]])),
-                        entry["region"] + (", untuned" if entry["untuned"] else ""), entry["label"]]
+                        entry["region"] + catalogue.untuned_note(entry["name"]), entry["label"]]
                        for entry in rows]):
         print(line)
 

@@ -2,15 +2,15 @@
 edits it (photo + or - the attribute, in its own layers, applied to the photo at its own size); the judges read
 the largest face before and after (judges/edits.py says which faces are eligible for each edit and when it has
 landed), and dlib's descriptor of the photo before and after gives the identity distance (kept: L2 < 0.6).
-The same judging, over a range of scales and two layer sets on calibration photos, calibrates each attribute's
-layers and scale (calibrate).
+The same judging, over a range of scales, two layer sets and two decoders on calibration photos, calibrates how
+each attribute is drawn and its scale (calibrate).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from facealgebra.catalogue import Catalogue, model_catalogue, moves_mouth, remov
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.images import load_image
-from facealgebra.judges.catalogue_build import chosen_layers
+from facealgebra.judges.catalogue_build import TUNED_WHEN_SUBTRACTED, UNTUNED, chosen_layers
 from facealgebra.judges.edits import TESTS
 from facealgebra.judges.identity import SAME_PERSON
 from facealgebra.judges.labelling import PARSER_SIDE
@@ -77,7 +77,7 @@ def judge_edits(loaded: LoadedModel, catalogue: Catalogue, names: Sequence[str],
                 continue
             region = catalogue.region(name)
             removes = removes_worn(region, [sign])
-            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name]), removes=removes,
+            where = replace(placement, region=region, tuned=catalogue.drawn_tuned([name], [sign]), removes=removes,
                             moves=moves_mouth(region, [name]))
             bare = removes and not catalogue.worn([name], code.layers)  # as arith: nothing worn, nothing taken off
             for scale in scales:
@@ -129,30 +129,55 @@ def layer_choices(catalogue: Catalogue, name: str) -> list[tuple[int, ...]]:
     return [chosen] + ([tuple(sorted(chosen + (int(rest[0]),)))] if rest else [])
 
 
-def with_layers(catalogue: Catalogue, choices: dict[str, tuple[int, ...]]) -> Catalogue:
-    """A copy of the catalogue whose named attributes edit the given layers."""
+def sign_drawings(name: str, sign: int) -> tuple[bool, ...]:
+    """Whether calibration may draw `+ name` (sign 1) or `- name` (-1) tuned (True) or by the model's own decoder
+    (False), in the order a tie prefers them: tuned first. A decoder tuned to a face holds on to it and draws some
+    changes faintly: faces-large's `+ smile` at 5 landed on 29 of 40 development photos tuned, and at 2.5 untuned on
+    32, the person kept on 40 and 39 (docs/judges.md). Glasses are drawn untuned only (a tuned decoder stops
+    drawing them: catalogue_build.UNTUNED), `- smile` tuned only (catalogue_build.TUNED_WHEN_SUBTRACTED)."""
+    if name in UNTUNED:
+        return (False,)
+    return (True,) if sign < 0 and name in TUNED_WHEN_SUBTRACTED else (True, False)
+
+
+def drawing_choices(catalogue: Catalogue, name: str) -> list[tuple[tuple[int, ...], bool]]:
+    """The drawings calibration tries for an attribute, (layers, tuned): each of layer_choices, drawn tuned and
+    then untuned where either sign may be (sign_drawings)."""
+    drawings = [tuned for tuned in (True, False) if any(tuned in sign_drawings(name, sign) for sign in (1, -1))]
+    return [(layers, tuned) for tuned in drawings for layers in layer_choices(catalogue, name)]
+
+
+def with_drawings(catalogue: Catalogue, choices: dict[str, tuple[tuple[int, ...], bool | tuple[bool, bool]]]
+                  ) -> Catalogue:
+    """A copy of the catalogue whose named attributes edit the given layers, drawn tuned or not (one choice for
+    both signs, or (+, -))."""
     layers = catalogue.layers.copy()
-    for name, chosen in choices.items():
+    untuned = [catalogue.untuned_of(name, False) for name in catalogue.names]
+    negative = [catalogue.untuned_of(name, True) for name in catalogue.names]
+    for name, (chosen, tuned) in choices.items():
         row = catalogue.names.index(name)
         layers[row] = False
         layers[row, list(chosen)] = True
-    return replace(catalogue, layers=layers)
+        plus, minus = tuned if isinstance(tuned, tuple) else (tuned, tuned)
+        untuned[row], negative[row] = not plus, not minus
+    return replace(catalogue, layers=layers, untuned=untuned, negative_untuned=negative)
 
 
 def calibrate(loaded: LoadedModel, catalogue: Catalogue, paths: Sequence[Path], photos: PhotoInput,
               log: Callable[[str], None], names: Sequence[str] | None = None) -> tuple[Catalogue, dict]:
-    """The catalogue with each named attribute's layers (among layer_choices) and scales for + and - (among
-    SCALES) chosen on these photos by choose_layers (the others as they were), and the counts they were chosen
-    from: {name: {layers: {scale: {sign: (eligible, landed, kept)}}}}."""
+    """The catalogue with each named attribute's layers (among layer_choices), and for + and - its decoder (tuned
+    or not, sign_drawings) and scale (among SCALES), chosen on these photos by choose_drawing (the others as they
+    were), and the counts they were chosen from: {name: {(layers, tuned): {scale: {sign: (eligible, landed,
+    kept)}}}}."""
     names = list(catalogue.names if names is None else names)
     # each attribute alone: what a `-` takes away with it (catalogue.also_subtracted) keeps its own step when shipped
     unit = replace(catalogue, scale=np.ones(len(catalogue.names), np.float32), negative_scale=None,
                    negative_also=None)
-    choices = {name: layer_choices(catalogue, name) for name in names}
+    choices = {name: drawing_choices(catalogue, name) for name in names}
     table: dict[str, dict] = {name: {} for name in names}
-    for index in range(max(len(sets) for sets in choices.values())):
-        tried = {name: sets[index] for name, sets in choices.items() if index < len(sets)}
-        _, tallies = judge_edits(loaded, with_layers(unit, tried), list(tried), paths, photos, SCALES, log)
+    for index in range(max(len(ways) for ways in choices.values())):
+        tried = {name: ways[index] for name, ways in choices.items() if index < len(ways)}
+        _, tallies = judge_edits(loaded, with_drawings(unit, tried), list(tried), paths, photos, SCALES, log)
         for (name, sign, scale), tally in tallies.items():
             table[name].setdefault(tried[name], {}).setdefault(scale, {})[sign] = (
                 tally["eligible"], tally["landed"], tally["kept"])
@@ -160,27 +185,50 @@ def calibrate(loaded: LoadedModel, catalogue: Catalogue, paths: Sequence[Path], 
     chosen = {}
     for name in names:
         row = catalogue.names.index(name)
-        chosen[name], (scale[row], negative[row]) = choose_layers(table[name])
-    return replace(with_layers(catalogue, chosen), scale=scale, negative_scale=negative), table
+        layers, tuned, (scale[row], negative[row]) = choose_drawing(
+            table[name], {sign: sign_drawings(name, sign) for sign in (1, -1)})
+        chosen[name] = (layers, tuned)
+    return replace(with_drawings(catalogue, chosen), scale=scale, negative_scale=negative), table
 
 
-def choose_layers(counts: dict[tuple[int, ...], dict[float, dict[int, tuple[int, int, int]]]]
-                  ) -> tuple[tuple[int, ...], tuple[float, float]]:
-    """The layers and the (+, -) scales to ship, from {layers: {scale: {sign: (eligible, landed, kept)}}} (the
-    narrowest set first): each sign's scale by choose_scale, then the narrowest set whose landing rate (the mean
-    of its signs') is within TIE of the best set's. A sign with too few faces to judge takes the other's scale,
-    and with neither the smallest scale tried is shipped."""
+def choose_drawing(counts: dict[tuple[tuple[int, ...], bool], dict[float, dict[int, tuple[int, int, int]]]],
+                   allowed: dict[int, tuple[bool, ...]] | None = None
+                   ) -> tuple[tuple[int, ...], tuple[bool, bool], tuple[float, float]]:
+    """The layers, the (+, -) decoders (tuned or not) and the (+, -) scales to ship, from {(layers, tuned): {scale:
+    {sign: (eligible, landed, kept)}}} (the narrowest layers first) and the decoders each sign may take (in the
+    order a tie prefers them; default: tuned, then untuned). For each layer set, each sign's decoder and scale:
+    choose_scale's for each decoder, and the first decoder whose landing rate is within TIE of the best; then the
+    first layer set whose landing rate (the mean of its signs') is within TIE of the best set's. A sign with too
+    few faces to judge takes the other's decoder (where it may) and scale, and with neither the smallest scale
+    tried is shipped, tuned where it may be."""
+    allowed = allowed or {1: (True, False), -1: (True, False)}
     picks = {}
-    for layers, by_scale in counts.items():
-        signs = {sign: choose_scale({scale: by_sign[sign] for scale, by_sign in by_scale.items() if sign in by_sign})
-                 for sign in (1, -1)}
-        judged = [pick for pick in signs.values() if pick is not None]
-        fallback = judged[0][0] if judged else min(by_scale, default=1.0)
-        picks[layers] = (tuple(signs[sign][0] if signs[sign] else fallback for sign in (1, -1)),
-                         float(np.mean([landing for _, landing in judged])) if judged else 0.0)
-    best = max(landing for _, landing in picks.values())
-    layers = next(layers for layers, (_, landing) in picks.items() if landing >= best - TIE)
-    return layers, picks[layers][0]
+    for layers in dict.fromkeys(layers for layers, _ in counts):
+        signs = {}
+        for sign in (1, -1):
+            judged = [(tuned, pick) for tuned in allowed[sign] if (layers, tuned) in counts
+                      for pick in [choose_scale({scale: by_sign[sign] for scale, by_sign in
+                                                 counts[(layers, tuned)].items() if sign in by_sign})]
+                      if pick is not None]
+            if judged:
+                best = max(landing for _, (_, landing) in judged)
+                signs[sign] = next((tuned, step, landing) for tuned, (step, landing) in judged
+                                   if landing >= best - TIE)
+        for sign in (1, -1):
+            if sign not in signs:
+                other = signs.get(-sign)
+                if other and other[0] in allowed[sign]:
+                    signs[sign] = (other[0], other[1], None)
+                else:
+                    tuned = allowed[sign][0]
+                    by_scale = counts.get((layers, tuned)) or next(iter(counts.values()))
+                    signs[sign] = (tuned, other[1] if other else min(by_scale, default=1.0), None)
+        landings = [landing for _, _, landing in signs.values() if landing is not None]
+        picks[layers] = ((signs[1][0], signs[-1][0]), (signs[1][1], signs[-1][1]),
+                         float(np.mean(landings)) if landings else 0.0)
+    best = max(landing for _, _, landing in picks.values())
+    layers = next(layers for layers, (_, _, landing) in picks.items() if landing >= best - TIE)
+    return layers, picks[layers][0], picks[layers][1]
 
 
 def choose_scale(counts: dict[float, tuple[int, int, int]]) -> tuple[float, float] | None:

@@ -375,8 +375,8 @@ class Arithmetic:
         """Where the change lands on the photo, whether the decoder tuned to the face draws it, and whether it
         takes away what is worn across the eyes. The region is that of the catalogue attributes added (a smile: the
         lower face) when they are all the expression adds and they edit their own layers, else the head; the tuned
-        decoder draws it unless the expression adds an attribute that a tuned decoder stops drawing (the
-        catalogue's `untuned`: glasses); an "eyes" expression whose every term subtracts (`- glasses`) removes; a
+        decoder draws it unless the expression adds (or subtracts) an attribute whose `+` (or `-`) the catalogue
+        draws untuned (glasses; a smile, with faces-large); an "eyes" expression whose every term subtracts (`- glasses`) removes; a
         smile alone moves the photo's own mouth (catalogue.moves_mouth)."""
         others = [(term.weight, self.operands[term.operand]) for index, term in enumerate(self.terms)
                   if index != self.target]
@@ -387,7 +387,9 @@ class Arithmetic:
         only_attributes = self.layers is None and len(names) == len(others)
         region = expression_region(catalogue, names) if only_attributes else "head"
         removes = removes_worn(region, [weight for weight, _ in others])
-        return region, catalogue.drawn_tuned(names), removes, moves_mouth(region, names)
+        weights = [term.weight for index, term in enumerate(self.terms)
+                   if index != self.target and isinstance(self.operands[term.operand], AttributeName)]
+        return region, catalogue.drawn_tuned(names, weights), removes, moves_mouth(region, names)
 
     def attribute_names(self) -> list[str]:
         """The catalogue attributes among the terms other than the edited photo."""

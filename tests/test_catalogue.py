@@ -13,7 +13,8 @@ from PIL import Image
 
 from conftest import assert_usage_error, run_cli
 from facealgebra.catalogue import WORN, Catalogue, catalogue_path, expression_region
-from facealgebra.edit_evaluation import choose_layers, choose_scale, layer_choices, with_layers
+from facealgebra.edit_evaluation import (choose_drawing, choose_scale, drawing_choices, layer_choices, sign_drawings,
+                                         with_drawings)
 from facealgebra.errors import FaceAlgebraError
 from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
 from facealgebra.latents import Latents
@@ -172,7 +173,7 @@ def test_vectors_lists_name_layers_auc_and_counts(catalogued):
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert rows[0] == {"name": "glasses", "layers": [1], "auc": [0.81, 0.6], "with": 40, "without": 400,
                        "scale": 2.0, "negative_scale": 2.0, "negative_also": "", "region": "head",
-                       "untuned": False, "label": "rule a"}
+                       "untuned": False, "negative_untuned": False, "label": "rule a"}
     assert [row["name"] for row in rows] == ["glasses", "smile"] and rows[1]["layers"] == [2]
     table = run_cli("vectors", "--model", model).stdout.decode()
     assert "glasses" in table and "0.81" in table and "AUC z2" in table and "scale" in table
@@ -224,30 +225,32 @@ def test_a_near_tie_goes_to_the_smaller_scale():
 def test_a_sign_with_too_few_faces_takes_the_other_signs_scale():
     assert choose_scale({1.0: (2, 2, 2), 2.0: (2, 2, 0)}) is None
     counts = {1.0: {1: (40, 4, 40), -1: (2, 2, 2)}, 2.0: {1: (40, 30, 40), -1: (2, 2, 0)}}
-    assert choose_layers({(0,): counts}) == ((0,), (2.0, 2.0))
+    assert choose_drawing({((0,), True): counts}) == ((0,), (True, True), (2.0, 2.0))
 
 
 def test_each_sign_gets_its_own_scale():
     # adding lands more with a larger step and keeps the person; subtracting loses the person past 1.5
     counts = {1.0: {1: (40, 10, 40), -1: (40, 10, 40)}, 1.5: {1: (40, 20, 40), -1: (40, 20, 40)},
               3.0: {1: (40, 36, 40), -1: (40, 36, 30)}}
-    assert choose_layers({(1,): counts}) == ((1,), (3.0, 1.5))
+    assert choose_drawing({((1,), True): counts}) == ((1,), (True, True), (3.0, 1.5))
 
 
 def test_with_no_scale_that_keeps_the_person_the_smallest_is_chosen():
     assert choose_scale({1.5: (10, 5, 9), 1.0: (10, 1, 5), 2.0: (10, 9, 5)}) == (1.0, 0.0)
-    assert choose_layers({(0,): {1.0: {1: (2, 1, 2)}, 2.0: {1: (1, 1, 1)}}}) == ((0,), (1.0, 1.0))  # none judged
+    assert choose_drawing({((0,), True): {1.0: {1: (2, 1, 2)}, 2.0: {1: (1, 1, 1)}}}) == (
+        (0,), (True, True), (1.0, 1.0))  # none judged
 
 
 # ---- layer calibration -----------------------------------------------------------------------------------------------
 def test_a_wider_layer_set_is_chosen_only_when_it_lands_clearly_more():
     narrow = {1.0: {1: (40, 10, 40)}, 2.0: {1: (40, 20, 40)}}
     wide = {1.0: {1: (40, 36, 40)}, 2.0: {1: (40, 38, 30)}}
-    assert choose_layers({(0,): narrow, (0, 1): wide}) == ((0, 1), (1.0, 1.0))
+    assert choose_drawing({((0,), True): narrow, ((0, 1), True): wide}) == ((0, 1), (True, True), (1.0, 1.0))
     wide = {1.0: {1: (40, 21, 40)}, 2.0: {1: (40, 22, 40)}}
-    assert choose_layers({(0,): narrow, (0, 1): wide}) == ((0,), (2.0, 2.0))
+    assert choose_drawing({((0,), True): narrow, ((0, 1), True): wide}) == ((0,), (True, True), (2.0, 2.0))
     # the wider set lands everywhere but never keeps the person
-    assert choose_layers({(0,): narrow, (0, 1): {1.0: {1: (40, 40, 20)}}}) == ((0,), (2.0, 2.0))
+    assert choose_drawing({((0,), True): narrow, ((0, 1), True): {1.0: {1: (40, 40, 20)}}}) == (
+        (0,), (True, True), (2.0, 2.0))
 
 
 def test_the_layers_tried_widen_the_auc_choice_by_its_best_read_layer():
@@ -257,8 +260,44 @@ def test_the_layers_tried_widen_the_auc_choice_by_its_best_read_layer():
     assert layer_choices(catalogue, "blond") == [(0,), (0, 1)]  # z2 read next best; earlier choices ignored
     assert layer_choices(catalogue, "smile") == [(1, 3), (0, 1, 3)]
     assert layer_choices(catalogue, "hat") == [(0, 1, 2, 3)]  # every layer already
-    widened = with_layers(catalogue, {"blond": (0, 1)})
+    widened = with_drawings(catalogue, {"blond": ((0, 1), True)})
     assert widened.layers[0].tolist() == [True, True, False, False] and catalogue.layers[0].all()
+
+
+def test_each_layer_set_is_tried_tuned_then_untuned_and_glasses_untuned_only():
+    aucs = np.array([[0.91, 0.74, 0.69, 0.66], [0.70, 0.78, 0.65, 0.81]])
+    catalogue = Catalogue("f", ["glasses", "smile"], ["a", "b"], [np.ones((2, 2))] * 4, np.ones((2, 4), bool),
+                          aucs, np.ones(2), np.ones(2), np.ones(2), untuned=[True, False])
+    assert drawing_choices(catalogue, "smile") == [((1, 3), True), ((0, 1, 3), True), ((1, 3), False),
+                                                   ((0, 1, 3), False)]
+    assert drawing_choices(catalogue, "glasses") == [((0,), False), ((0, 1), False)]
+    assert sign_drawings("smile", 1) == (True, False) and sign_drawings("smile", -1) == (True,)
+    drawn = with_drawings(catalogue, {"smile": ((1,), (False, True))})
+    assert drawn.layers[1].tolist() == [False, True, False, False]
+    assert not drawn.drawn_tuned(["smile"]) and drawn.drawn_tuned(["smile"], [-1.0])
+    assert drawn.untuned_note("smile") == ", untuned +" and drawn.untuned_note("glasses") == ", untuned"
+    assert catalogue.drawn_tuned(["smile"]) and catalogue.untuned == [True, False]  # the copy alone changed
+    # a catalogue with no drawings saved draws every attribute tuned until one is chosen
+    bare = with_drawings(Catalogue("f", ["smile"], ["b"], [np.ones((1, 2))] * 4, np.ones((1, 4), bool),
+                                   aucs[1:], np.ones(1), np.ones(1), np.ones(1)), {"smile": ((1,), True)})
+    assert bare.untuned == [False] and bare.negative_untuned == [False]
+
+
+def test_the_untuned_drawing_is_chosen_only_when_it_lands_clearly_more_and_where_a_sign_may_take_it():
+    tuned = {1.0: {1: (40, 10, 40), -1: (40, 20, 40)}, 2.0: {1: (40, 28, 40), -1: (40, 30, 40)}}
+    untuned = {1.0: {1: (40, 30, 40), -1: (40, 38, 40)}, 2.0: {1: (40, 38, 36), -1: (40, 39, 36)}}
+    # + : untuned lands 30 at 1 against 28 tuned at 2 (a tie: tuned); - : 38 against 30 (untuned)
+    assert choose_drawing({((1,), True): tuned, ((1,), False): untuned}) == ((1,), (True, False), (2.0, 1.0))
+    untuned[1.0][1] = (40, 34, 40)
+    assert choose_drawing({((1,), True): tuned, ((1,), False): untuned}) == ((1,), (False, False), (1.0, 1.0))
+    # `-` may be drawn tuned only (a smile): it keeps its tuned scale
+    assert choose_drawing({((1,), True): tuned, ((1,), False): untuned}, {1: (True, False), -1: (True,)}) == (
+        (1,), (False, True), (1.0, 2.0))
+    # a sign with too few faces takes the other's drawing and scale where it may
+    few = [{scale: {1: counts[1], -1: (2, 2, 2)} for scale, counts in drawn.items()} for drawn in (tuned, untuned)]
+    assert choose_drawing({((1,), True): few[0], ((1,), False): few[1]}) == ((1,), (False, False), (1.0, 1.0))
+    assert choose_drawing({((1,), True): few[0], ((1,), False): few[1]}, {1: (True, False), -1: (True,)}) == (
+        (1,), (False, True), (1.0, 1.0))  # `-` may not be untuned: tuned, at the other's scale
 
 
 def test_untuned_is_saved_and_a_catalogue_without_it_draws_every_edit_tuned(catalogued, tmp_path):
@@ -269,10 +308,16 @@ def test_untuned_is_saved_and_a_catalogue_without_it_draws_every_edit_tuned(cata
     loaded = Catalogue.load(path)
     assert not loaded.drawn_tuned(["glasses"]) and loaded.drawn_tuned(["smile"])
     assert not loaded.drawn_tuned(["smile", "glasses"])  # one untuned attribute: the whole change untuned
+    assert not loaded.drawn_tuned(["glasses"], [-1.0])  # no `-` drawing of its own: as `+`
+    catalogue.negative_untuned = [True, True]
+    catalogue.save(path)
+    loaded = Catalogue.load(path)
+    assert loaded.drawn_tuned(["smile"]) and not loaded.drawn_tuned(["smile"], [-1.0])
+    assert not loaded.drawn_tuned(["smile", "smile"], [1.0, -1.0])
     with np.load(path) as file:
-        arrays = {key: file[key] for key in file.files if key != "untuned"}
+        arrays = {key: file[key] for key in file.files if key not in ("untuned", "negative_untuned")}
     np.savez(path, **arrays)
-    assert Catalogue.load(path).drawn_tuned(["glasses", "smile"])
+    assert Catalogue.load(path).drawn_tuned(["glasses", "smile"], [1.0, -1.0])
 
 
 def test_an_untuned_attribute_is_drawn_by_the_models_own_decoder(tmp_path):
