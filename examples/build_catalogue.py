@@ -65,11 +65,10 @@ def main() -> None:
         catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
         names = edit_names(args.recalibrate, catalogue.names)
         # the named attributes take today's rules; the others keep what they were calibrated with
-        shipped = ([catalogue.region(name) for name in catalogue.names],
-                   [catalogue.also_subtracted(name) for name in catalogue.names])
-        catalogue.regions, catalogue.negative_also = (
-            [rule if name in names else kept for name, rule, kept in zip(catalogue.names, rules, old)]
-            for rules, old in zip((regions(catalogue.names), negative_also(catalogue.names)), shipped))
+        catalogue.regions = [rule if name in names else catalogue.region(name)
+                             for name, rule in zip(catalogue.names, regions(catalogue.names))]
+        catalogue.negative_also = [rule if name in names else catalogue.also_subtracted(name)
+                                   for name, rule in zip(catalogue.names, negative_also(catalogue.names))]
         catalogue = calibrate(loaded, catalogue, args, names)
         catalogue.save(out)
         print_catalogue(catalogue, f"wrote {out}: drawings and scales of {args.recalibrate} calibrated again")
@@ -141,10 +140,10 @@ def print_calibration(table: dict, catalogue) -> None:
               f"- {drawn[1]} at {catalogue.negative_scales()[row]:g}):")
         for (layers, tuned), by_scale in table[name].items():
             for step, signs in sorted(by_scale.items()):
-                print(f"  layers {','.join(str(layer + 1) for layer in layers):8s} {'tuned' if tuned else 'untuned':7s} "
-                      f"{step:4g}: " + "  ".join(
-                          f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"
-                          for sign, (count, landed, kept) in signs.items()))
+                decoder = "tuned" if tuned else "untuned"
+                print(f"  layers {','.join(str(layer + 1) for layer in layers):8s} {decoder:7s} {step:4g}: "
+                      + "  ".join(f"{'+' if sign > 0 else '-'} {count} faces, landed {landed}, kept {kept}"
+                                  for sign, (count, landed, kept) in signs.items()))
 
 
 if __name__ == "__main__":

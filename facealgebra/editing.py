@@ -376,8 +376,8 @@ class Arithmetic:
         takes away what is worn across the eyes. The region is that of the catalogue attributes added (a smile: the
         lower face) when they are all the expression adds and they edit their own layers, else the head; the tuned
         decoder draws it unless the expression adds (or subtracts) an attribute whose `+` (or `-`) the catalogue
-        draws untuned (glasses; a smile, with faces-large); an "eyes" expression whose every term subtracts (`- glasses`) removes; a
-        smile alone moves the photo's own mouth (catalogue.moves_mouth)."""
+        draws untuned (glasses; a smile, with faces-large); an "eyes" expression whose every term subtracts
+        (`- glasses`) removes; a smile alone moves the photo's own mouth (catalogue.moves_mouth)."""
         others = [(term.weight, self.operands[term.operand]) for index, term in enumerate(self.terms)
                   if index != self.target]
         names = self.attribute_names()
@@ -387,8 +387,7 @@ class Arithmetic:
         only_attributes = self.layers is None and len(names) == len(others)
         region = expression_region(catalogue, names) if only_attributes else "head"
         removes = removes_worn(region, [weight for weight, _ in others])
-        weights = [term.weight for index, term in enumerate(self.terms)
-                   if index != self.target and isinstance(self.operands[term.operand], AttributeName)]
+        weights = [weight for weight, operand in others if isinstance(operand, AttributeName)]  # names' order
         return region, catalogue.drawn_tuned(names, weights), removes, moves_mouth(region, names)
 
     def attribute_names(self) -> list[str]:
