@@ -93,7 +93,7 @@ def main() -> None:
         print(f"  {'CPU time':>18}: {summary(cpu_times)}")
 
         session = server.sessions[opened["session"]]
-        edited = explorer.edited_code(session, {keys[0]: 1.0})
+        _, edited, _ = explorer.strokes(session, {keys[0]: 1.0})[0]
         parts: dict[str, list[float]] = {"decode": [], "paste": [], "JPEG for the page": []}
         for _ in range(args.moves):
             started = time.perf_counter()

@@ -67,9 +67,11 @@ mkdir -p vectors
 for pair in glasses:no-glasses smile:no-smile dark-skin:pale-skin blond:dark-hair; do
   run encode --model faces --with "$folders/${pair%%:*}" --without "$folders/${pair##*:}" -o "vectors/${pair%%:*}.npz"
 done
+#    The photos shown in the README are edited as a user's would be: by the default model (faces-large), with
+#    attributes of its catalogue by name.
 for photo in generated-14 generated-12 astronaut; do
-  run arith --model faces photos/$photo.jpg + vectors/glasses.npz -o gallery/photo-$photo-glasses.jpg
+  run arith photos/$photo.jpg + glasses -o gallery/photo-$photo-glasses.jpg
 done
-run arith --model faces photos/group.jpg + vectors/dark-skin.npz --every-face -o gallery/photo-group-dark-skin.jpg
+run arith photos/group.jpg + dark-skin --every-face -o gallery/photo-group-dark-skin.jpg
 run traverse --model faces --layer 1 --from photos/generated-14.jpg --samples 2 --steps 7 --size 160 \
     -o gallery/photo-generated-14-traverse-z1.jpg

@@ -296,6 +296,9 @@ def export(
 
 # ---- editing: encode, decode, traverse, arith ------------------------------------------------------------------
 # Each command reads and checks its inputs first (numpy and Pillow only), then loads torch and the model.
+# the editing commands' model: faces-large lands the catalogue's edits (glasses among them) that faces cannot draw,
+# for about a second more per photo through the CLI on a CPU (README, "Which model")
+DEFAULT_MODEL = "faces-large"
 MODEL_HELP = "A model file or run folder, or the name of a bundled model in weights/."
 SIZE_HELP = "Draw each face this many pixels wide (a multiple of the model's size), for viewing."
 JSON_HELP = "Print one JSON line per output file: its path and the mean L2 norm of each layer's latents."
@@ -306,7 +309,7 @@ DECODE_CHUNK = 256
 MAX_RANGE = 20.0  # traverse --range: far beyond the prior's mass, where a decoder shows nothing new
 TILE_SIDE, MAX_TILE_SIDE = 256, 1024  # traverse --from PHOTO: the longer side of each photo tile
 MAX_GRID_WIDTH = 4096  # traverse --from PHOTO: tiles shrink below TILE_SIDE (by default) to keep the grid this wide
-model_option = typer.Option("faces", "--model", help=MODEL_HELP)
+model_option = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP)
 device_option = typer.Option("auto", "--device", help=DEVICE_HELP, callback=device_name)
 size_option = typer.Option(None, "--size", help=SIZE_HELP)
 json_option = typer.Option(False, "--json", help=JSON_HELP)
@@ -732,7 +735,7 @@ def arith(
                 image = edit.panel(rows[0][0] if rows else None, image, expected, compare or [])
             write_image(image, destination, scale, result, as_json)
         else:
-            edited_photo = editing.edit_photo(loaded, photo, rows, strength)
+            edited_photo = editing.edit_photo(loaded, photo, edit.strokes(rows), strength)
             save_output(edited_photo, destination, result, as_json, photo)
             guard_identity(guard, photo, edited_photo, destination)
     if skipped:
@@ -889,7 +892,8 @@ def rounded(value, digits: int = 5):
 def align_photos(
     inputs: list[str] = typer.Argument(..., metavar="PHOTOS", help="Photos, or folders of photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for the crops: one PNG per face."),
-    model: str = typer.Option("faces", "--model", help="Align onto this model's landmark template. " + MODEL_HELP),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Align onto this model's landmark template. "
+                              + MODEL_HELP),
     face: Optional[int] = typer.Option(None, "--face", help="Only this face of each photo, numbered from 1, left "
                                        "to right (default: every face)."),
 ) -> None:

@@ -340,17 +340,33 @@ def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name:
 def photo_tiles(loaded: LoadedModel, photo: Image.Image, code: Latents, placement: Placement, edited: Latents,
                 side: int) -> np.ndarray:
     """uint8 (N, C, H, W): the photo, shrunk to `side` pixels on its longer side, with each edited row's change."""
-    factor = min(1.0, side / max(photo.size))
-    small = photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))),
-                         Image.Resampling.LANCZOS) if factor < 1 else photo
+    small = shrunk(photo, side)
     placement = placement.scaled(small.width / photo.width)
-    tiles = []
     drawn = pictures(loaded, code, edited, placement)
-    for after in drawn[1:]:
-        tile = draw_change(small, drawn[0], after, placement)
-        array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))  # transparency onto white
-        tiles.append(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
-    return np.stack(tiles)
+    return np.stack([tile_array(draw_change(small, drawn[0], after, placement)) for after in drawn[1:]])
+
+
+def strokes_tile(loaded: LoadedModel, photo: Image.Image, strokes: Sequence[tuple[Latents, Latents, Placement]],
+                 side: int) -> np.ndarray:
+    """uint8 (C, H, W): the photo, shrunk to `side` pixels on its longer side, with the strokes (code, edited
+    code, placement) drawn one after another, as edit_photo draws them."""
+    small = shrunk(photo, side)
+    scale = small.width / photo.width
+    return tile_array(edit_photo(loaded, small, [(code, edited, placement.scaled(scale))
+                                                 for code, edited, placement in strokes], 1.0))
+
+
+def shrunk(photo: Image.Image, side: int) -> Image.Image:
+    """The photo at most `side` pixels on its longer side."""
+    factor = min(1.0, side / max(photo.size))
+    return photo.resize((max(1, round(photo.width * factor)), max(1, round(photo.height * factor))),
+                        Image.Resampling.LANCZOS) if factor < 1 else photo
+
+
+def tile_array(tile: Image.Image) -> np.ndarray:
+    """uint8 (C, H, W) of a picture, its transparency laid onto white."""
+    array = np.asarray(to_mode(tile, 1 if tile.mode in ("L", "LA") else 3))
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 class Arithmetic:
@@ -370,6 +386,7 @@ class Arithmetic:
                                      every_layer=layers is not None, negative=term.weight < 0)
                       for index, term in enumerate(terms) if index != target}
         self.region, self.tuned, self.removes, self.moves = self.how_drawn()
+        self.parts = self.drawn_apart()
 
     def how_drawn(self) -> tuple[str, bool, bool, bool]:
         """Where the change lands on the photo, whether the decoder tuned to the face draws it, and whether it
@@ -390,6 +407,52 @@ class Arithmetic:
         weights = [weight for weight, operand in others if isinstance(operand, AttributeName)]  # names' order
         return region, catalogue.drawn_tuned(names, weights), removes, moves_mouth(region, names)
 
+    def drawn_apart(self) -> list[tuple[list[int], tuple[str, bool, bool, bool]]]:
+        """When the expression adds only catalogue attributes, on their own layers, and they are drawn in more than
+        one way (`+ glasses - smile`: the eyes by the model's own decoder, the mouth moved by the tuned one), each
+        group of terms drawn alike, in the order written, with how it is drawn (how_drawn for those terms alone):
+        the edit is drawn as one such edit after another. Else [] (the expression is drawn at once)."""
+        names = self.attribute_names()
+        others = [index for index in range(len(self.terms)) if index != self.target]
+        if self.layers is not None or len(names) < 2 or len(names) != len(others):
+            return []
+        catalogue = self.catalogue
+        groups: dict[tuple[str, bool, bool], list[int]] = {}
+        for index in others:
+            name, weight = self.operands[self.terms[index].operand].name, self.terms[index].weight
+            region = catalogue.region(name)
+            groups.setdefault((region, catalogue.drawn_tuned([name], [weight]), removes_worn(region, [weight])),
+                              []).append(index)
+        if len(groups) < 2:
+            return []
+        return [(indices, (region, tuned, removes,
+                           moves_mouth(region, [self.operands[self.terms[index].operand].name for index in indices])))
+                for (region, tuned, removes), indices in groups.items()]
+
+    def strokes(self, rows: Sequence[tuple[Latents, Latents, Placement]]) -> list[tuple[Latents, Latents, Placement]]:
+        """The rows of apply as edit_photo draws them: a face whose expression is drawn apart (drawn_apart) becomes
+        one row per group of terms (face_strokes)."""
+        if not self.parts:
+            return list(rows)
+        return [stroke for code, _, placement in rows for stroke in self.face_strokes(code, placement, say=False)]
+
+    def face_strokes(self, code: Latents, placement: Placement, say: bool = True) -> list[tuple[Latents, Latents,
+                                                                                               Placement]]:
+        """For an expression drawn apart: one (code, edited code, placement) per group of terms, each from the code
+        the group before it reached to that code plus the group's terms, drawn as that group alone would be (a
+        `- glasses` group with nothing to take off is left out; `say`: with a note why)."""
+        codes = [code if index == self.target else self.codes[index] for index in range(len(self.terms))]
+        reached, start, drawn = [self.target], code, []
+        for indices, (region, tuned, removes, moves) in self.parts:
+            if removes and not self.takes_off(code, placement, indices, say):
+                continue
+            reached += indices
+            end = evaluate([self.terms[index] for index in reached], [codes[index] for index in reached], self.name)
+            drawn.append((start, end, dataclasses.replace(placement, region=region, tuned=tuned, removes=removes,
+                                                          moves=moves)))
+            start = end
+        return drawn
+
     def attribute_names(self) -> list[str]:
         """The catalogue attributes among the terms other than the edited photo."""
         return [self.operands[term.operand].name for index, term in enumerate(self.terms)
@@ -400,18 +463,23 @@ class Arithmetic:
         """The model's attribute catalogue (read once, for a batch)."""
         return model_catalogue(self.loaded.path, self.loaded.fingerprint, self.loaded.path.stem)
 
-    def takes_off(self, code: Latents, placement: Placement) -> bool:
-        """Whether `- glasses` has something to paint out of this face: the model reads it as wearing them, and the
-        face was aligned (the eyes' landmarks place the paint). Else a note says why the face is left as it is."""
-        names = " and ".join(self.attribute_names())
+    def takes_off(self, code: Latents, placement: Placement, indices: Sequence[int] | None = None,
+                  say: bool = True) -> bool:
+        """Whether `- glasses` (the attributes of the terms at `indices`, or of every term) has something to paint
+        out of this face: the model reads it as wearing them, and the face was aligned (the eyes' landmarks place
+        the paint). Else (when `say`) a note says why the face is left as it is."""
+        taken = (self.attribute_names() if indices is None else
+                 [self.operands[self.terms[index].operand].name for index in indices])
+        names = " and ".join(taken)
         if placement.landmarks is None:
-            self.photos.log(f"note: {code.names[0]}: - {names} paints out of an aligned face only (alignment is off "
-                            "or not installed): left as it is")
-            return False
-        if not self.catalogue.worn(self.attribute_names(), code.layers):
-            self.photos.log(f"note: {code.names[0]}: the model reads no {names} on this face: left as it is")
-            return False
-        return True
+            note = f"- {names} paints out of an aligned face only (alignment is off or not installed)"
+        elif not self.catalogue.worn(taken, code.layers):
+            note = f"the model reads no {names} on this face"
+        else:
+            return True
+        if say:
+            self.photos.log(f"note: {code.names[0]}: {note}: left as it is")
+        return False
 
     def faces_of(self, photo: Image.Image, name: str, every_face: bool) -> list[tuple[Latents, Placement]]:
         """The code of the photo's face (or of every face) and where it lies in the photo."""
@@ -426,6 +494,9 @@ class Arithmetic:
             result = evaluate(self.terms, codes, self.name, self.layers, self.target)
             if self.removes and not self.takes_off(code, placement):
                 result = Latents(code.layers, result.names, result.fingerprint)  # nothing to take off
+            elif self.parts:  # drawn apart: the code its last part reaches (a `- glasses` left out is not in it)
+                reached = [end for _, end, _ in self.face_strokes(code, placement)] or [code]
+                result = Latents(reached[-1].layers, result.names, result.fingerprint)
             edited.append((code, result, dataclasses.replace(placement, region=self.region, tuned=self.tuned,
                                                              removes=self.removes, moves=self.moves)))
         return edited

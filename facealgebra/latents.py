@@ -73,10 +73,18 @@ class Latents:
         """Refuse codes from another model: its decoder would turn them into noise."""
         if self.dims != tuple(dims):
             raise FaceAlgebraError(f"{source}: latents have layer sizes {list(self.dims)} but the model has "
-                                   f"{list(dims)}; encode the images again with this model")
+                                   f"{list(dims)}; {self.remedy()}")
         if self.fingerprint != fingerprint:
             raise FaceAlgebraError(f"{source}: latents come from another model (fingerprint {self.fingerprint[:12]}, "
-                                   f"model {fingerprint[:12]}); encode the images again with this model")
+                                   f"model {fingerprint[:12]}); {self.remedy()}")
+
+    def remedy(self) -> str:
+        """What to do about codes from another model: name it when it is a bundled one."""
+        from facealgebra.modelfiles import bundled_name_of
+
+        name = bundled_name_of(self.fingerprint)
+        return (f"made by the bundled model {name}: add --model {name}, or encode the images again with "
+                "this model") if name else "encode the images again with this model"
 
     # ---- files -------------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

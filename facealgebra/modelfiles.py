@@ -3,7 +3,9 @@ guard can name the model file among a command's inputs before torch loads."""
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
 
 from facealgebra.errors import FaceAlgebraError
@@ -33,3 +35,17 @@ def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
         return bundled[str(path_or_name)]
     names = ", ".join(bundled) or "none installed"
     raise FaceAlgebraError(f"model {str(path_or_name)!r}: no such file or bundled model (bundled: {names})")
+
+
+def bundled_name_of(fingerprint: str) -> str | None:
+    """The bundled model whose weights have this fingerprint (read from each file's header alone), if any."""
+    for name, path in bundled_models().items():
+        try:
+            with open(path, "rb") as handle:
+                size = struct.unpack("<Q", handle.read(8))[0]
+                header = json.loads(handle.read(min(size, 1 << 20)))
+        except (OSError, ValueError, struct.error):
+            continue
+        if isinstance(header, dict) and (header.get("__metadata__") or {}).get("fingerprint") == fingerprint:
+            return name
+    return None

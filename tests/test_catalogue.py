@@ -345,6 +345,53 @@ def test_an_untuned_attribute_is_drawn_by_the_models_own_decoder(tmp_path):
     assert [json.loads(line)["untuned"] for line in vectors.stdout.splitlines()] == catalogue.untuned
 
 
+def test_attributes_drawn_differently_are_drawn_one_after_another(tmp_path):
+    """Through the real CLI on the bundled faces-large (the default model): `+ glasses - smile` draws the glasses
+    as `+ glasses` alone does (in the eye band, by the model's own decoder), then the smile as `- smile` alone does
+    (the photo's own mouth moved, by the tuned decoder). Drawn at once, by one decoder over the whole head, the
+    pair had broken the face, the forehead and hair included."""
+    from conftest import REPO
+
+    photo = REPO / "examples" / "photos" / "generated-14.jpg"
+
+    def edited(*expression: str) -> np.ndarray:
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.png"
+        result = run_cli("arith", photo, *expression, "-o", out, "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        return np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
+
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=np.int16)
+    both, glasses, smile = edited("+", "glasses", "-", "smile"), edited("+", "glasses"), edited("-", "smile")
+
+    def first_row_changed(picture: np.ndarray) -> int:
+        return int(np.nonzero(np.abs(picture - original).max(axis=(1, 2)))[0][0])
+
+    mouth = first_row_changed(smile)
+    assert 0 < first_row_changed(glasses) < mouth
+    np.testing.assert_array_equal(both[:mouth], glasses[:mouth])  # above the mouth: the glasses alone
+    np.testing.assert_array_equal(both[:first_row_changed(glasses)], original[:first_row_changed(glasses)])
+    assert np.abs(both[mouth:] - glasses[mouth:]).max() > 30  # and the smile drawn below
+
+
+def test_a_part_with_nothing_to_take_off_leaves_the_rest_as_it_is_alone(tmp_path):
+    """`- glasses + smile` on a face without glasses (faces-large, the default): the glasses part is left out,
+    with one note, and the photo and the saved code are those of `+ smile`."""
+    from conftest import REPO
+
+    photo = REPO / "examples" / "photos" / "generated-14.jpg"
+    outputs = {}
+    for label, expression in (("both", ["-", "glasses", "+", "smile"]), ("smile", ["+", "smile"])):
+        result = run_cli("arith", photo, *expression, "-o", tmp_path / f"{label}.png", "--save-latent",
+                         tmp_path / f"{label}.npz", "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        outputs[label] = (np.asarray(Image.open(tmp_path / f"{label}.png")), Latents.load(tmp_path / f"{label}.npz"),
+                          result.stderr)
+    assert outputs["both"][2].count("reads no glasses") == 1
+    np.testing.assert_array_equal(outputs["both"][0], outputs["smile"][0])
+    for both, smile in zip(outputs["both"][1].layers, outputs["smile"][1].layers):
+        np.testing.assert_array_equal(both, smile)
+
+
 def test_a_face_wears_what_its_code_reads_above_worn_along_the_attributes_own_direction():
     """Catalogue.worn: `- glasses` takes off only what a face wears (a bare face is left as it is)."""
     catalogue = Catalogue("f", ["glasses", "smile"], ["a", "b"],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, run_cli
+from conftest import REPO, assert_usage_error, run_cli
 from facealgebra.latents import Latents
 
 
@@ -249,6 +249,15 @@ def test_latents_from_another_model_are_refused(tiny_model, faces, tmp_path):
         for args in (["arith", faces[0], "+", tmp_path / name], ["decode", tmp_path / name]):
             result = run_cli(*args, "-o", tmp_path / "out.png", *model_args(tiny_model))
             assert_usage_error(result, name, fragment)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_latents_of_a_bundled_model_name_it(tmp_path):
+    """examples/vectors/glasses.npz was encoded by the bundled faces: used with the default model (faces-large,
+    the same layer sizes), the one error line says to add --model faces."""
+    result = run_cli("arith", REPO / "examples" / "photos" / "generated-14.jpg", "+",
+                     REPO / "examples" / "vectors" / "glasses.npz", "-o", tmp_path / "out.png", "--device", "cpu")
+    assert_usage_error(result, "glasses.npz", "another model", "made by the bundled model faces: add --model faces")
     assert not (tmp_path / "out.png").exists()
 
 

@@ -232,6 +232,24 @@ def test_an_expression_slider_alone_lands_where_its_command_lands_it(server, tmp
     assert np.array_equal(pixels(body), pixels(tmp_path / "me-edited.png"))
 
 
+def test_attributes_drawn_differently_are_drawn_as_their_command_draws_them(server, tmp_path):
+    """Glasses (the eye band, the model's own decoder) and less smile (the mouth moved, the tuned decoder): the
+    download is the command's output pixel for pixel, and a strip along one of them draws every value."""
+    shutil.copy(PHOTOS / "generated-14.jpg", tmp_path / "me.jpg")
+    opened = server.upload((tmp_path / "me.jpg").read_bytes(), "me.jpg")[1]
+    weights = {"attr-glasses": 1.0, "attr-smile": -1.0}
+    status, chosen = server.json("POST", "/api/face", {"session": opened["session"], "face": 1, "weights": weights})
+    assert status == 200 and "glasses" in chosen["command"] and "smile" in chosen["command"], chosen
+    status, body = server.request("GET", "/api/download?" + urlencode({"session": opened["session"],
+                                                                       "weights": json.dumps(weights)}))
+    assert status == 200
+    run_command(chosen["command"], tmp_path)
+    assert np.array_equal(pixels(body), pixels(tmp_path / "me-edited.png"))
+    status, answer = server.json("POST", "/api/strip", {"session": opened["session"], "weights": weights,
+                                                        "key": "attr-smile"})
+    assert status == 200 and len(answer["values"]) == 7
+
+
 def test_a_group_photo_starts_on_its_largest_face_as_arith_does(server):
     canvas = Image.new("RGB", (800, 500), (90, 110, 90))
     canvas.paste(Image.open(PHOTOS / "astronaut.jpg").convert("RGB").resize((240, 240)), (20, 130))
@@ -309,6 +327,24 @@ def test_prior_draws_stand_in_when_the_training_faces_cannot_be_read(tiny_model,
     loaded = load_model(str(tiny_model))
     moved = dataclasses.replace(loaded, training={**loaded.training, "data": f"folder:{tmp_path / 'gone'}"})
     assert "prior draws" in find_controls(moved, tmp_path / "directions").directions_from
+
+
+def test_a_photo_model_whose_training_frames_do_not_ship_takes_the_celeba_photos(tmp_path):
+    """The bundled faces-large was trained from a folder of frames that does not ship: its axes come from the
+    packaged CelebA training photos, not from random directions, and directions an older run made from prior
+    draws are made again."""
+    import dataclasses
+
+    from facealgebra.checkpoint import load_model
+    from facealgebra.explore.controls import find_controls
+
+    loaded = load_model("faces-large")
+    assert loaded.training["data"].startswith("folder:")
+    no_template = dataclasses.replace(loaded, preprocess={key: value for key, value in loaded.preprocess.items()
+                                                          if key != "template"})
+    assert "prior draws" in find_controls(no_template, tmp_path).directions_from
+    assert find_controls(loaded, tmp_path).directions_from == "the codes of 897 CelebA training photos " \
+                                                              "(celeba-sample)"
 
 
 # ---- the page in a real browser --------------------------------------------------------------------------------

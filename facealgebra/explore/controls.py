@@ -6,8 +6,10 @@ replayed from the command line, over a folder too.
   layer and one standard deviation of the faces long on its own, in a cache folder named by the model's
   fingerprint: `arith me.jpg + 1.5*DIR/z2-pc1.npz` is the slider "z2 pc1" at 1.5. The faces are the parts of
   the model's training data that can be read again offline (celeba-sample for the bundled `faces`); a source that
-  has to be drawn again (stylegan: minutes) is left out. When no part can be read, prior draws stand in, and the
-  page says so: the prior is round, so their axes are only random directions.
+  has to be drawn again (stylegan: minutes) is left out. When no part can be read, a model of aligned photos (one
+  with a face template) takes the packaged CelebA training photos instead (STAND_IN_FACES: the bundled
+  `faces-large` was trained on them, from a folder of frames that does not ship); else prior draws stand in, and
+  the page says so: the prior is round, so their axes are only random directions.
 - **Attributes**: named vectors, from each source in ATTRIBUTE_SOURCES, a function from the model to
   (name, term) pairs: first the model's attribute catalogue (catalogue.py: `glasses`, `smile`, ... by name, which
   `arith` resolves, each at its calibrated step, in its own layers and region), then the example vectors made by
@@ -35,6 +37,7 @@ ATTRIBUTE_LIMIT = 2.0  # an attribute vector at 1 is the whole difference betwee
 MAX_FACES = 2000  # plenty for the axes of a layer of ten or so dimensions; a larger set is spaced out
 PRIOR_DRAWS = 1000
 SLOW_SOURCES = {"stylegan"}  # drawn by a GAN on every read that misses the store
+STAND_IN_FACES = "celeba-sample"  # real faces for a photo model whose training images cannot be read
 EXAMPLE_VECTORS = Path(__file__).resolve().parents[2] / "examples" / "vectors"  # a source checkout's
 
 
@@ -75,15 +78,18 @@ def find_controls(loaded: LoadedModel, folder: Path) -> Controls:
 
 # ---- principal directions --------------------------------------------------------------------------------------
 def principal_directions(loaded: LoadedModel, folder: Path) -> tuple[dict[tuple[int, int], Path], str]:
-    """{(layer, k): its direction file z{layer}-pc{k}.npz under `folder`} (made now when any is missing, or made
-    by another model), and where the directions come from."""
+    """{(layer, k): its direction file z{layer}-pc{k}.npz under `folder`} (made now when any is missing, made by
+    another model, or made from prior draws, which real faces may since have replaced), and where the directions
+    come from."""
     dims = loaded.model.cfg.latent_dims
     paths = {(layer, k): folder / f"z{layer}-pc{k}.npz" for layer in range(1, len(dims) + 1)
              for k in range(1, min(DIRECTIONS_PER_LAYER, dims[layer - 1]) + 1)}
     try:
         stored = [Latents.load(path) for path in paths.values()]
-        if all(code.fingerprint == loaded.fingerprint and code.dims == dims for code in stored):
-            return paths, stored[0].names[0].partition(" of ")[2]
+        source = stored[0].names[0].partition(" of ")[2]
+        if all(code.fingerprint == loaded.fingerprint and code.dims == dims for code in stored) and \
+                "prior draws" not in source:
+            return paths, source
     except FaceAlgebraError:
         pass  # missing or damaged: made below
     codes, source = training_codes(loaded)
@@ -113,16 +119,16 @@ def training_codes(loaded: LoadedModel) -> tuple[list[np.ndarray], str]:
 
     spec = loaded.training.get("data", "")
     readable = "+".join(part for part in spec.split("+") if part and parse_spec(part)[0] not in SLOW_SOURCES)
-    if readable:
-        cfg = loaded.model.cfg
+    cfg = loaded.model.cfg
+    for source, words in ((readable, "training images"), (STAND_IN_FACES, "CelebA training photos")):
+        if not source or (source == STAND_IN_FACES and "template" not in loaded.preprocess):
+            continue
         try:
-            images = load_data(readable, cfg.image_size, cfg.channels).images
+            images = load_data(source, cfg.image_size, cfg.channels).images
         except FaceAlgebraError:
-            images = None  # gone since training (a folder moved, a package removed): prior draws below
-        if images is not None:
-            chosen = np.unique(np.linspace(0, len(images) - 1, min(len(images), MAX_FACES)).astype(int))
-            return editing.encode_arrays(loaded, images[chosen]), f"the codes of {len(chosen)} training images " \
-                                                                   f"({readable})"
+            continue  # gone since training (a folder moved, a package removed): the next source, or prior draws
+        chosen = np.unique(np.linspace(0, len(images) - 1, min(len(images), MAX_FACES)).astype(int))
+        return editing.encode_arrays(loaded, images[chosen]), f"the codes of {len(chosen)} {words} ({source})"
     draws = editing.prior_codes(loaded, PRIOR_DRAWS, seed=0)
     return list(draws.layers), f"{PRIOR_DRAWS} prior draws (no training images to read: random directions)"
 

@@ -97,22 +97,21 @@ class Explorer:
             words += ["--face", str(session.chosen)]
         return shlex.join([*words, "--model", self.model, "-o", session.output])
 
-    def edited_code(self, session: Session, weights: Mapping[str, float]) -> tuple[Latents, Placement]:
-        """The edited code, and the face's placement as arith edits it (the region the change lands in, and
-        whether the decoder tuned to the face draws it)."""
+    def strokes(self, session: Session, weights: Mapping[str, float]) -> list[tuple[Latents, Latents, Placement]]:
+        """The edit as arith draws it: (code, edited code, placement) rows, drawn one after another (one row unless
+        the expression mixes attributes drawn differently: editing.Arithmetic.strokes); each placement says the
+        region the change lands in and whether the decoder tuned to the face draws it."""
         words = self.expression(session, weights)
         terms = parse(words)
         operands = {**self.operands, session.name: session.photo}
         target = edited_term(terms, [term.operand == session.name for term in terms], None)
         arithmetic = editing.Arithmetic(self.loaded, self.photos, terms, operands, target, None, " ".join(words))
-        _, edited, placement = arithmetic.apply([(session.code, session.placement)])[0]
-        return edited, placement
+        return arithmetic.strokes(arithmetic.apply([(session.code, session.placement)]))
 
     def edit(self, session: Session, weights: Mapping[str, float]) -> Image.Image:
         """The photo at its own size, edited as the shown command edits it."""
         with self.lock:
-            edited, placement = self.edited_code(session, weights)
-            return editing.edit_photo(self.loaded, session.photo, [(session.code, edited, placement)], 1.0)
+            return editing.edit_photo(self.loaded, session.photo, self.strokes(session, weights), 1.0)
 
     def strip(self, session: Session, weights: Mapping[str, float], key: str) -> tuple[np.ndarray, list[float]]:
         """uint8 (C, H, W) tiles of the photo, shrunk, with slider `key` at STRIP_STEPS values over its range
@@ -120,17 +119,22 @@ class Explorer:
         control = self.controls.by_key(key)
         values = [round(float(value), 2) for value in np.linspace(-control.limit, control.limit, STRIP_STEPS)]
         with self.lock:
-            edits = [self.edited_code(session, {**weights, key: value}) for value in values]
-            # each tile drawn as its arith command draws it: the values drawn alike (region, decoder, and whether
-            # frames are painted out or the mouth moved) at once
+            edits = [self.strokes(session, {**weights, key: value}) for value in values]
+            # each tile drawn as its arith command draws it: the one-stroke values drawn alike (region, decoder,
+            # and whether frames are painted out or the mouth moved) at once, the others one by one
             alike: dict[tuple[str, bool, bool, bool], list[int]] = {}
-            for row, (_, where) in enumerate(edits):
-                alike.setdefault((where.region, where.tuned, where.removes, where.moves), []).append(row)
+            for row, strokes in enumerate(edits):
+                if len(strokes) == 1 and strokes[0][0] is session.code:
+                    where = strokes[0][2]
+                    alike.setdefault((where.region, where.tuned, where.removes, where.moves), []).append(row)
             tiles = [None] * len(edits)
             for rows in alike.values():
-                drawn = editing.photo_tiles(self.loaded, session.photo, session.code, edits[rows[0]][1],
-                                            editing.stack([edits[row][0] for row in rows]), STRIP_SIDE)
+                drawn = editing.photo_tiles(self.loaded, session.photo, session.code, edits[rows[0]][0][2],
+                                            editing.stack([edits[row][0][1] for row in rows]), STRIP_SIDE)
                 for row, tile in zip(rows, drawn):
                     tiles[row] = tile
+            for row, strokes in enumerate(edits):
+                if tiles[row] is None:
+                    tiles[row] = editing.strokes_tile(self.loaded, session.photo, strokes, STRIP_SIDE)
             tiles = np.stack(tiles)
         return grid(tiles, columns=len(tiles)), values
