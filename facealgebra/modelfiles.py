@@ -3,9 +3,7 @@ guard can name the model file among a command's inputs before torch loads."""
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
 
 from facealgebra.errors import FaceAlgebraError
@@ -38,14 +36,16 @@ def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
 
 
 def bundled_name_of(fingerprint: str) -> str | None:
-    """The bundled model whose weights have this fingerprint (read from each file's header alone), if any."""
+    """The bundled model whose weights have this fingerprint (read from each file's metadata alone, without
+    torch), if any."""
+    from safetensors import SafetensorError, safe_open
+
     for name, path in bundled_models().items():
         try:
-            with open(path, "rb") as handle:
-                size = struct.unpack("<Q", handle.read(8))[0]
-                header = json.loads(handle.read(min(size, 1 << 20)))
-        except (OSError, ValueError, struct.error):
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+        except (SafetensorError, OSError, ValueError):
             continue
-        if isinstance(header, dict) and (header.get("__metadata__") or {}).get("fingerprint") == fingerprint:
+        if metadata.get("fingerprint") == fingerprint:
             return name
     return None

@@ -124,7 +124,7 @@ class Explorer:
             # and whether frames are painted out or the mouth moved) at once, the others one by one
             alike: dict[tuple[str, bool, bool, bool], list[int]] = {}
             for row, strokes in enumerate(edits):
-                if len(strokes) == 1 and strokes[0][0] is session.code:
+                if len(strokes) == 1:  # from the face's own code, as every first stroke is
                     where = strokes[0][2]
                     alike.setdefault((where.region, where.tuned, where.removes, where.moves), []).append(row)
             tiles = [None] * len(edits)
