@@ -323,7 +323,7 @@ def draw_change(photo: Image.Image, before: np.ndarray, after: np.ndarray, place
     (warping.move_features); for an edit that takes away what is worn across the eyes (the placement's `removes`),
     the frames it takes away painted out (inpaint)."""
     if placement.removes:
-        return remove_worn(photo, after - before, placement, strength)
+        return remove_worn(photo, before, after, placement, strength)
     if placement.moves:
         return move_features(photo, before, after, placement, strength)
     return apply_change(photo, after - before, placement, strength)

@@ -1,6 +1,7 @@
 """Taking glasses off a photo (inpaint.remove_worn), without a model: a synthetic face wears thin dark frames
 around its eyes; a change that lightens the eye band (as the model's `- glasses` does) paints the frames out and
-leaves the eyes, and everything beyond the band, the photo's own."""
+leaves the eyes, and everything beyond the band, the photo's own; what the model's picture without glasses draws
+under the frames (a brow) is cloned into the fill."""
 
 from __future__ import annotations
 
@@ -49,9 +50,16 @@ def lightening() -> np.ndarray:
     return np.stack([0.1 * np.exp(-((rows - 27.0) / 8) ** 2)] * 3).astype(np.float32)
 
 
+def pictures(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's pictures before and after a `change`: a flat face after, the change undone before (the frames
+    the model draws are darker where its change lightens)."""
+    after = np.full_like(change, 0.5)
+    return after - change, after
+
+
 def test_thin_dark_frames_are_painted_out_and_the_eyes_stay():
     photo, ring, pupil = face_with_glasses()
-    after = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())).astype(float)
+    after = np.asarray(remove_worn(Image.fromarray(photo), *pictures(lightening()), placement())).astype(float)
     skin_near = np.asarray(photo, float)[~ring & ~pupil]
     # the frame's pixels now look like the skin around them, not like the frame
     assert np.abs(after[ring] - photo[ring]).mean() > 100
@@ -67,30 +75,30 @@ def test_frames_the_model_does_not_take_away_stay():
     top-hat, which the fill blurs into the frame's edge), and no change paints nothing."""
     photo, ring, _ = face_with_glasses()
     luma = np.array([0.299, 0.587, 0.114])
-    darkened = np.asarray(remove_worn(Image.fromarray(photo), -lightening(), placement())) @ luma
-    removed = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())) @ luma
-    assert darkened[ring].mean() < 100 < 150 < removed[ring].mean()  # the frame: 33 before
-    unchanged = remove_worn(Image.fromarray(photo), np.zeros((3, SIZE, SIZE), np.float32), placement())
+    darkened = np.asarray(remove_worn(Image.fromarray(photo), *pictures(-lightening()), placement())) @ luma
+    removed = np.asarray(remove_worn(Image.fromarray(photo), *pictures(lightening()), placement())) @ luma
+    assert darkened[ring].mean() < 120 < 150 < removed[ring].mean()  # the frame: 33 before
+    unchanged = remove_worn(Image.fromarray(photo), *pictures(np.zeros((3, SIZE, SIZE), np.float32)), placement())
     assert np.array_equal(np.asarray(unchanged), photo)
 
 
 def test_strength_blends_the_fill_part_way_and_without_landmarks_nothing_is_painted():
     photo, ring, _ = face_with_glasses()
-    whole = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement())).astype(float)
-    half = np.asarray(remove_worn(Image.fromarray(photo), lightening(), placement(), 0.5)).astype(float)
+    whole = np.asarray(remove_worn(Image.fromarray(photo), *pictures(lightening()), placement())).astype(float)
+    half = np.asarray(remove_worn(Image.fromarray(photo), *pictures(lightening()), placement(), 0.5)).astype(float)
     np.testing.assert_allclose(half[ring], (whole[ring] + photo[ring]) / 2, atol=1.01)
     unplaced = replace(placement(), landmarks=None)
-    assert np.array_equal(np.asarray(remove_worn(Image.fromarray(photo), lightening(), unplaced)), photo)
+    assert np.array_equal(np.asarray(remove_worn(Image.fromarray(photo), *pictures(lightening()), unplaced)), photo)
 
 
 def test_a_grey_photo_stays_grey_and_alpha_is_kept():
     photo, ring, _ = face_with_glasses()
     grey = Image.fromarray(photo).convert("L")
-    after = remove_worn(grey, lightening(), placement())
+    after = remove_worn(grey, *pictures(lightening()), placement())
     assert after.mode == "L" and np.abs(np.asarray(after, float)[ring] - np.asarray(grey, float)[ring]).mean() > 60
     rgba = Image.fromarray(photo).convert("RGBA")
     rgba.putalpha(Image.fromarray(np.full(photo.shape[:2], 77, np.uint8)))
-    edited = remove_worn(rgba, lightening(), placement())
+    edited = remove_worn(rgba, *pictures(lightening()), placement())
     assert edited.mode == "RGBA" and (np.asarray(edited)[..., 3] == 77).all()
 
 
@@ -98,18 +106,35 @@ def test_a_large_face_is_worked_on_shrunk_and_its_frames_still_go():
     photo, ring, pupil = face_with_glasses()
     big = Image.fromarray(photo).resize((1024, 1024), Image.Resampling.NEAREST)
     where = replace(placement(), a=complex(SIZE / 1024))
-    after = np.asarray(remove_worn(big, lightening(), where)).astype(float)
+    after = np.asarray(remove_worn(big, *pictures(lightening()), where)).astype(float)
     ring_big = np.asarray(Image.fromarray(ring).resize((1024, 1024), Image.Resampling.NEAREST))
     assert np.abs(after[ring_big] - np.asarray(big, float)[ring_big]).mean() > 80
     assert np.array_equal(after[800:], np.asarray(big)[800:])
 
 
-def test_draw_change_paints_out_only_for_a_removal():
+def test_what_the_model_draws_under_the_frames_is_cloned_into_the_fill():
+    """The model's picture without glasses draws a dark brow across the top of each frame: the painted frame is
+    darker there than when the picture is flat (the fill alone would give the skin around it), by about the brow's
+    depth, and the photo's pixels outside the frames stay the same either way."""
     photo, ring, _ = face_with_glasses()
     change = lightening()
-    before = np.zeros_like(change)
-    added = np.asarray(draw_change(Image.fromarray(photo), before, change, replace(placement(), removes=False)))
-    removed = np.asarray(draw_change(Image.fromarray(photo), before, change, placement()))
+    before, flat = pictures(change)
+    rows, _ = np.mgrid[0:SIZE, 0:SIZE]
+    brow = np.where(np.abs(rows - 20.5) < 1.5, 0.25, 0.0)[None].astype(np.float32)  # model rows 19-22
+    plain = np.asarray(remove_worn(Image.fromarray(photo), before, flat, placement())).astype(float)
+    browed = np.asarray(remove_worn(Image.fromarray(photo), before - brow, flat - brow, placement())).astype(float)
+    under = ring & (np.abs(np.mgrid[0:PHOTO_SIDE, 0:PHOTO_SIDE][0] + 0.5 - 20.5 * PHOTO_SIDE / SIZE) < 4)
+    assert under.sum() > 50
+    assert (plain[under] - browed[under]).mean() > 0.5 * 0.25 * 255
+    away = ~max_filter(ring.astype(np.float32), 17).astype(bool)
+    assert np.array_equal(plain[away], browed[away])
+
+
+def test_draw_change_paints_out_only_for_a_removal():
+    photo, ring, _ = face_with_glasses()
+    before, after = pictures(lightening())
+    added = np.asarray(draw_change(Image.fromarray(photo), before, after, replace(placement(), removes=False)))
+    removed = np.asarray(draw_change(Image.fromarray(photo), before, after, placement()))
     assert not np.array_equal(added, removed)
     assert np.abs(removed[ring].astype(float) - photo[ring]).mean() > 100  # painted out
     assert np.abs(added[ring].astype(float) - photo[ring]).mean() < 40  # only lightened a little
