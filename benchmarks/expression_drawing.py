@@ -25,7 +25,7 @@ from facealgebra.algebra import Term, evaluate
 from facealgebra.align import photo_input
 from facealgebra.catalogue import model_catalogue
 from facealgebra.images import load_image
-from facealgebra.photoedit import apply_change, blend_mask
+from facealgebra.photoedit import apply_change, placement_mask
 from facealgebra.warping import fit_flow, move_features
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +57,7 @@ def main() -> None:
     step = catalogue.code("smile", every_layer=False, model_label=loaded.path.stem)
     edited = evaluate([Term(1.0, str(args.photo)), Term(1.0, "smile")], [code, step], "smile")
     before, after = editing.pictures(loaded, code, edited, placement)
-    mask = blend_mask(before.shape[-1], placement.landmarks, placement.head, placement.region)
+    mask = placement_mask(placement, before.shape[-1])
     added = median_seconds(lambda: apply_change(photo, after - before, placement), args.repeats)
     flow = median_seconds(lambda: fit_flow(before, after, mask), args.repeats)
     moved = median_seconds(lambda: move_features(photo, before, after, placement), args.repeats)

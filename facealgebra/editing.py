@@ -26,7 +26,7 @@ from facealgebra.catalogue import (AttributeName, Catalogue, expression_region, 
 from facealgebra.checkpoint import LoadedModel
 from facealgebra.data import ImageSet
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.headregion import head_region
+from facealgebra.headregion import head_and_hair
 from facealgebra.images import grid, to_mode
 from facealgebra.latents import Latents
 from facealgebra.operands import Folder, Operand
@@ -333,7 +333,8 @@ def face_code(loaded: LoadedModel, photos: PhotoInput, photo: Image.Image, name:
               face: Face | None = None) -> tuple[Latents, Placement]:
     """The code of one face of the photo (--face's, or the largest, or `face`) and where it lies."""
     array, placement = photos.place(photo, name, face)
-    placement = dataclasses.replace(placement, head=head_region(loaded.preprocess, array), model_input=array)
+    head, hair = head_and_hair(loaded.preprocess, array) or (None, None)
+    placement = dataclasses.replace(placement, head=head, hair=hair, model_input=array)
     return Latents(tuple(encode_arrays(loaded, array[None])), (name,), loaded.fingerprint), placement
 
 

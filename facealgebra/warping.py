@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from facealgebra.align import Placement
-from facealgebra.photoedit import apply_change, blend_mask, change_in_photo, editable_image, footprint
+from facealgebra.photoedit import apply_change, change_in_photo, editable_image, footprint, placement_mask
 
 FLOW_GRID, FLOW_STEPS, FLOW_RATE, FLOW_SMOOTH = 16, 100, 0.1, 0.02
 BAND_ROWS = 256  # photo rows resampled at a time
@@ -120,7 +120,7 @@ def move_features(photo: Image.Image, before: np.ndarray, after: np.ndarray, pla
     [-1, 1]) drawn by moving the photo's own pixels and adding what the move leaves out (the module docstring).
     Grey photos stay grey, alpha is kept; 16-bit and CMYK photos come back as 8-bit grey and RGB."""
     edited, alpha = editable_image(photo)
-    mask = blend_mask(before.shape[-1], placement.landmarks, placement.head, placement.region)
+    mask = placement_mask(placement, before.shape[-1])
     flow, moved = fit_flow(before, after, mask)
     edited = apply_change(warp_photo(edited, flow, placement, strength), after - moved, placement, strength)
     if alpha is not None:

@@ -12,11 +12,12 @@ import pytest
 from PIL import Image
 
 from conftest import assert_usage_error, run_cli
-from facealgebra.catalogue import WORN, Catalogue, catalogue_path, expression_region
+from facealgebra.catalogue import WORN, Catalogue, catalogue_path, expression_region, model_catalogue
+from facealgebra.checkpoint import load_model
 from facealgebra.edit_evaluation import (choose_drawing, choose_scale, drawing_choices, layer_choices, sign_drawings,
                                          with_drawings)
 from facealgebra.errors import FaceAlgebraError
-from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions
+from facealgebra.judges.catalogue_build import auc, chosen_layers, fit_directions, regions
 from facealgebra.latents import Latents
 
 
@@ -208,6 +209,15 @@ def test_regions_are_saved_and_a_catalogue_without_them_lands_on_the_head(catalo
     np.savez(path, **arrays)
     assert Catalogue.load(path).region("smile") == "head"
 
+
+
+@pytest.mark.parametrize("model", ["faces", "faces-large"])
+def test_a_hair_colour_lands_on_the_hair_in_the_shipped_catalogues(model):
+    assert regions(["blond", "black-hair", "grey-hair", "hat", "smile", "glasses", "dark-skin"]) == \
+        ["hair", "hair", "hair", "head", "lower-face", "eyes", "head"]
+    loaded = load_model(model)
+    catalogue = model_catalogue(loaded.path, loaded.fingerprint, model)
+    assert [catalogue.region(name) for name in catalogue.names] == regions(catalogue.names)
 
 
 # ---- scale calibration -----------------------------------------------------------------------------------------------

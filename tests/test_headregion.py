@@ -1,6 +1,6 @@
-"""The head region that photo edits are masked with (facealgebra/headregion.py): the bundled net on real photos,
-the models it applies to, the mask it makes, and an edit through the CLI that reaches the hair and leaves the
-background bit for bit."""
+"""The head and hair regions that photo edits are masked with (facealgebra/headregion.py): the bundled net on real
+photos, the models it applies to, the masks it makes, an edit through the CLI that reaches the hair and leaves the
+background bit for bit, and a hair colour that leaves the face's skin bit for bit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import REPO, run_cli
 from facealgebra import align
 from facealgebra.checkpoint import load_model
-from facealgebra.headregion import applies, head_file, head_region
+from facealgebra.headregion import applies, head_and_hair, head_file
 from facealgebra.images import load_image
 from facealgebra.judges import installed as judges_installed
 from facealgebra.photoedit import blend_mask, change_in_photo, footprint
@@ -24,11 +24,28 @@ PHOTOS = REPO / "examples" / "photos"
 
 
 def placed(photo_path, model: str = "faces"):
-    """The model, the photo's aligned face (model input) and its placement, head region included, as
+    """The model, the photo's aligned face (model input) and its placement, head and hair regions included, as
     editing.face_code places it."""
     loaded = load_model(model)
     array, placement = align.photo_input(loaded.preprocess, "on", None, model).place(load_image(photo_path), "photo")
-    return loaded, array, replace(placement, head=head_region(loaded.preprocess, array))
+    head, hair = head_and_hair(loaded.preprocess, array)
+    return loaded, array, replace(placement, head=head, hair=hair)
+
+
+def parsed_classes(array: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Where the judges' face parser finds any of `classes` in the aligned face, as a share of each model pixel
+    over a half (skips without the judges extra)."""
+    if not judges_installed():
+        pytest.skip("the parser is in the judges extra")
+    from facealgebra.judges.parsing import CLASSES, FaceParser
+
+    labels = FaceParser(side=256).labels([Image.fromarray(array.transpose(1, 2, 0))])[0]
+    found = np.isin(labels, [CLASSES.index(name) for name in classes])
+    return found.reshape(64, 4, 64, 4).mean(axis=(1, 3)) > 0.5
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
 
 
 def test_the_net_ships_with_the_package():
@@ -42,16 +59,22 @@ def test_the_head_covers_the_face_and_agrees_with_the_face_parser(photo):
     assert head.shape == array.shape[1:] and head.dtype == np.float32
     for x, y in np.round(placement.landmarks).astype(int):  # eyes, nose tip, mouth corners
         assert head[y, x] > 0.9
-    if not judges_installed():
-        pytest.skip("the parser is in the judges extra")
-    from facealgebra.judges.parsing import CLASSES, FaceParser
-
-    labels = FaceParser(side=256).labels([Image.fromarray(array.transpose(1, 2, 0))])[0]
-    parsed = ~np.isin(labels, [CLASSES.index("background"), CLASSES.index("cloth")])
-    parsed = parsed.reshape(64, 4, 64, 4).mean(axis=(1, 3)) > 0.5
+    parsed = ~parsed_classes(array, ["background", "cloth"])
     predicted = head > 0.5
-    assert (predicted & parsed).sum() / (predicted | parsed).sum() > 0.85
+    assert iou(predicted, parsed) > 0.85
     assert (~predicted).any()  # some background in every one of these frames
+
+
+@pytest.mark.parametrize("photo", ["generated-14.jpg", "generated-23.jpg", "astronaut.jpg"])
+def test_the_hair_lies_in_the_head_off_the_face_and_agrees_with_the_face_parser(photo):
+    _, array, placement = placed(PHOTOS / photo)
+    hair = placement.hair
+    assert hair.shape == array.shape[1:] and hair.dtype == np.float32
+    eyes, below = np.round(placement.landmarks[:2]).astype(int), np.round(placement.landmarks[2:]).astype(int)
+    assert all(hair[y, x] < 0.1 for x, y in below)  # the nose tip and mouth corners: skin, not hair
+    assert all(hair[y, x] < 0.5 for x, y in eyes)  # a fringe may reach an eye's corner (generated-14: 0.2)
+    assert (hair > 0.5).sum() > 100 and ((hair > 0.5) & (placement.head < 0.5)).sum() < 0.02 * (hair > 0.5).sum()
+    assert iou(hair > 0.5, parsed_classes(array, ["hair"])) > 0.45  # 0.89, 0.69, 0.51; held out 0.77 over all
 
 
 def test_the_head_reaches_above_the_eyes_into_the_hair():
@@ -67,7 +90,7 @@ def test_the_head_reaches_above_the_eyes_into_the_hair():
 
 def test_models_on_other_templates_or_in_grey_keep_the_face_oval():
     orl = load_model("orl")
-    assert not applies(orl.preprocess) and head_region(orl.preprocess, np.zeros((1, 64, 64), np.uint8)) is None
+    assert not applies(orl.preprocess) and head_and_hair(orl.preprocess, np.zeros((1, 64, 64), np.uint8)) is None
     assert applies(load_model("faces").preprocess) and applies(load_model("faces-4x10").preprocess)
 
 
@@ -80,15 +103,30 @@ def test_the_mask_from_a_head_is_soft_and_exactly_zero_outside():
     assert np.abs(np.diff(mask, axis=1)).max() < 0.75
 
 
-def test_an_edit_reaches_the_hair_and_leaves_the_background_bit_for_bit(tmp_path):
+def test_the_hair_mask_is_the_hair_alone_and_soft():
+    hair = np.zeros((64, 64), np.float32)
+    hair[8:33, 12:52] = 1.0  # down to below the eyes: a fringe over them
+    head = np.ones((64, 64), np.float32)
+    landmarks = np.array([[26, 30], [38, 30], [32, 38], [27, 45], [37, 45]], np.float32)
+    mask = blend_mask(64, landmarks, head, "hair", hair)
+    assert mask[14, 32] == 1.0 and mask[16, 14] == 1.0 and mask[40, 32] == 0.0  # the hair; not the mouth
+    assert mask[30, 26] == mask[30, 38] == mask[27, 32] == 0.0  # nor the eyes and brows under the fringe
+    assert mask[30, 15] == 1.0  # the hair beside them
+    assert 0 < mask[33, 20] < 1 and 0 < mask[22, 32] < 1  # soft edges: the hair's and the eyes'
+    assert max(np.abs(np.diff(mask, axis=0)).max(), np.abs(np.diff(mask, axis=1)).max()) < 0.75  # no seam
+    np.testing.assert_array_equal(blend_mask(64, landmarks, head, "hair"), blend_mask(64, landmarks, head))
+
+
+def edited_generated_14(tmp_path, attribute: str):
+    """generated-14 edited by `+ attribute` through the CLI (faces): which photo pixels changed, the placement, and
+    `reach(placement)`, the photo pixels a change masked for that placement can touch."""
     photo = tmp_path / "portrait.png"
     Image.open(PHOTOS / "generated-14.jpg").save(photo)
     out = tmp_path / "out.png"
-    result = run_cli("arith", photo, "+", "black-hair", "-o", out, "--model", "faces", "--device", "cpu")
+    result = run_cli("arith", photo, "+", attribute, "-o", out, "--model", "faces", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     before = np.asarray(Image.open(photo).convert("RGB"), dtype=np.int16)
     after = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
-    changed = (after != before).any(axis=-1)
     _, array, placement = placed(photo)
     size = array.shape[-1]
 
@@ -99,9 +137,26 @@ def test_an_edit_reaches_the_hair_and_leaves_the_background_bit_for_bit(tmp_path
         inside[top:bottom, left:right] = mask[..., 0] != 0
         return inside
 
+    return (after != before).any(axis=-1), placement, reach
+
+
+def test_an_edit_reaches_the_hair_and_leaves_the_background_bit_for_bit(tmp_path):
+    changed, placement, reach = edited_generated_14(tmp_path, "hat")
     head_reach, oval_reach = reach(placement), reach(replace(placement, head=None))
     assert not changed[~head_reach].any()  # the background outside the head: the photo's own pixels
     assert changed[head_reach & ~oval_reach].mean() > 0.3  # the hair beyond the old oval is edited
+
+
+def test_a_hair_colour_leaves_the_face_and_the_background_bit_for_bit(tmp_path):
+    changed, placement, reach = edited_generated_14(tmp_path, "blond")
+    hair = reach(replace(placement, region="hair"))
+    assert not changed[~hair].any() and changed[hair].mean() > 0.3  # the hair changes; nothing else
+    eye_distance = abs((placement.landmarks[1, 0] - placement.landmarks[0, 0]) / placement.a)
+    nose, mouth = placement.landmarks[2], placement.landmarks[3:].mean(axis=0)
+    for x, y in (nose, mouth):  # around the nose tip and the mouth: the photo's own skin and lips
+        centre = (complex(x, y) - placement.b) / placement.a
+        row, column, reach = int(centre.imag), int(centre.real), int(eye_distance / 3)
+        assert not changed[row - reach:row + reach, column - reach:column + reach].any()
 
 
 def test_an_expression_lands_below_the_eyes_only():

@@ -14,8 +14,8 @@ Layers: for each attribute and layer, the AUC of the projection of the layer's c
 positives against negatives, each half of the faces scored by a fit on the other half. An attribute edits the
 layers whose AUC is within LAYER_MARGIN of its best layer's and at least MIN_AUC (its best layer always).
 
-Regions: an expression (LOWER_FACE) lands below the eyes only (photoedit.blend_mask); every other attribute on the
-whole head. The model draws a smile with a squint and moving brows, which carry who the person is: on the 100
+Regions: an expression (LOWER_FACE) lands below the eyes only (photoedit.blend_mask), glasses in the band along
+the eyes, a hair colour (HAIR_COLOURS) on the hair alone; every other attribute on the whole head. The model draws a smile with a squint and moving brows, which carry who the person is: on the 100
 calibration photos, `+ smile` and `- smile` at scale 2.5 on the lower face alone landed on 80 of the 100 eligible
 faces and kept the person on 99, against 73 and 96 on the whole head (docs/judges.md).
 
@@ -74,6 +74,9 @@ ATTRIBUTES: dict[str, tuple[str, Rule]] = {
 
 LOWER_FACE = {"smile", "mouth-open"}
 ACROSS_THE_EYES = {"glasses"}  # drawn in the band along the eyes (photoedit.EYE_BAND): the mouth and hair stay
+# the hair's colour, drawn on the hair alone (headregion.py's hair map): the model's change for a hair colour also
+# relights the face and its shadows, which carry who the person is (docs/judges.md)
+HAIR_COLOURS = {"blond", "black-hair", "grey-hair"}
 # drawn by the model's own decoder: one tuned to a face without glasses (25 steps) learns its pixels and stops
 # drawing them (weights/README.md, faces-large)
 UNTUNED = {"glasses"}
@@ -87,7 +90,8 @@ NEGATIVE_ALSO = {"smile": "mouth-open"}
 
 def regions(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[str]:
     """Each named attribute's region."""
-    return ["lower-face" if name in LOWER_FACE else "eyes" if name in ACROSS_THE_EYES else "head" for name in names]
+    return ["lower-face" if name in LOWER_FACE else "eyes" if name in ACROSS_THE_EYES else
+            "hair" if name in HAIR_COLOURS else "head" for name in names]
 
 
 def untuned(names: Sequence[str] = tuple(ATTRIBUTES)) -> list[bool]:
