@@ -138,23 +138,27 @@ def eye_band(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 def below_eyes(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Each pixel's distance below the eyes' line, measured at right angles to it (a tilted face is cut along its
     own eyes), in units of the nose tip's distance below that line."""
-    eyes = landmarks[:2].mean(axis=0)
-    across = landmarks[1] - landmarks[0]
-    down = np.array([-across[1], across[0]]) / max(float(np.linalg.norm(across)), 1e-6)  # +90 deg: towards the mouth
+    eyes, _, down, _ = eye_line(landmarks)
     depth = max(float((landmarks[2] - eyes) @ down), 1e-6)  # the nose tip's distance below the eyes' line
     x, y = np.meshgrid(pixels - eyes[0], pixels - eyes[1])
     return (x * down[0] + y * down[1]) / depth
+
+
+def eye_line(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The eyes' midpoint, the unit vectors along their line (left eye to right) and at right angles to it (+90 deg:
+    towards the mouth), and the eye distance."""
+    across = landmarks[1] - landmarks[0]
+    eye_distance = max(float(np.linalg.norm(across)), 1e-6)
+    along = across / eye_distance
+    return landmarks[:2].mean(axis=0), along, np.array([-along[1], along[0]]), eye_distance
 
 
 def around_the_eyes(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """An ellipse over the eyes and brows (SPARED_EYES), along the face's own eye line, 1 inside and falling to 0 (as
     fall_off) at its edge."""
     above, along_axis, across_axis = SPARED_EYES
-    across = landmarks[1] - landmarks[0]
-    eye_distance = max(float(np.linalg.norm(across)), 1e-6)
-    along = across / eye_distance
-    down = np.array([-along[1], along[0]])  # +90 deg: towards the mouth
-    centre = landmarks[:2].mean(axis=0) - above * eye_distance * down
+    eyes, along, down, eye_distance = eye_line(landmarks)
+    centre = eyes - above * eye_distance * down
     x, y = np.meshgrid(pixels - centre[0], pixels - centre[1])
     return fall_off(np.hypot((x * along[0] + y * along[1]) / (along_axis * eye_distance),
                              (x * down[0] + y * down[1]) / (across_axis * eye_distance)))

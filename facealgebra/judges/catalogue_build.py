@@ -15,8 +15,8 @@ positives against negatives, each half of the faces scored by a fit on the other
 layers whose AUC is within LAYER_MARGIN of its best layer's and at least MIN_AUC (its best layer always).
 
 Regions: an expression (LOWER_FACE) lands below the eyes only (photoedit.blend_mask), glasses in the band along
-the eyes, a hair colour (HAIR_COLOURS) on the hair alone; every other attribute on the whole head. The model draws a smile with a squint and moving brows, which carry who the person is: on the 100
-calibration photos, `+ smile` and `- smile` at scale 2.5 on the lower face alone landed on 80 of the 100 eligible
+the eyes, a hair colour (HAIR_COLOURS) on the hair alone; every other attribute on the whole head. The model draws
+a smile with a squint and moving brows, which carry who the person is: on the 100 calibration photos, `+ smile` and `- smile` at scale 2.5 on the lower face alone landed on 80 of the 100 eligible
 faces and kept the person on 99, against 73 and 96 on the whole head (docs/judges.md).
 
 Subtracting a smile: the smile's direction is learned with the open mouth held fixed, so `- smile` alone leaves the
